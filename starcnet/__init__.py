@@ -1,0 +1,37 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+starcnet: classify star-cluster candidates in multi-band HST images
+with the StarcNet multi-scale convolutional network (Pérez et al. 2021,
+ApJ 907, 100).
+"""
+
+from astropy import config as _config
+
+try:
+    from .version import version as __version__
+except ImportError:  # pragma: no cover - only without an installed package
+    __version__ = '0.0.0'
+
+
+class Conf(_config.ConfigNamespace):
+    """
+    Configuration parameters for `starcnet`.
+
+    Set them for a session with ``starcnet.conf.batch_size = 512`` or
+    persistently in ``~/.astropy/config/starcnet.cfg``.
+    """
+
+    default_model = _config.ConfigItem(
+        'sim-small-v1',
+        'Name of the model used when StarClusterClassifier is given none.')
+    device = _config.ConfigItem(
+        'auto',
+        "Torch device for inference: 'auto' (CUDA when present, else CPU), "
+        "'cpu', 'cuda' or 'cuda:N'.")
+    batch_size = _config.ConfigItem(
+        256, 'Number of cutouts classified per network call.', cfgtype='integer')
+
+
+conf = Conf()
+
+__all__ = ['conf', 'Conf', '__version__']

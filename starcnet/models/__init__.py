@@ -1,0 +1,8 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The torch side of starcnet: the network, the published-checkpoint
+loader and the registry of named models.  Nothing here depends on
+astropy tables or images.
+"""
+
+from .network import *  # noqa: F401, F403

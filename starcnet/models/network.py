@@ -1,0 +1,132 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The three-scale StarcNet convolutional network (Pérez et al. 2021).
+
+The network sees three scales of the same 5-band 32x32 cutout: the
+whole cutout, its central 20x20 pixels and its central 11x11 pixels,
+the two crops upsampled (nearest neighbour) back to 32x32.  Each scale
+goes through its own `StarcNetBranch`; the three feature vectors are
+concatenated and mapped onto the four LEGUS classes.
+
+Nothing here knows about astropy: inputs are float32 tensors of shape
+``(N, n_bands, 32, 32)``, already normalised.
+"""
+
+import torch
+from torch import nn
+
+__all__ = ['StarcNet', 'StarcNetBranch', 'SCALES']
+
+#: The three views of a 32x32 cutout, as (name, row/column slice): the
+#: whole cutout, the central 20x20 and the central 11x11 pixels.
+SCALES = (('full', slice(0, 32)),
+          ('middle', slice(6, 26)),
+          ('small', slice(11, 22)))
+
+#: Number of convolution layers in a branch, and the one after which
+#: the 2x2 max-pool sits (1-based).
+N_CONV = 7
+POOL_AFTER = 4
+
+
+class StarcNetBranch(nn.Module):
+    """
+    One scale of StarcNet: seven 3x3 convolutions and a dense layer.
+
+    Each convolution is followed by ``GroupNorm(groups, width)`` and a
+    LeakyReLU (slope 0.01); a 2x2 max-pool follows the fourth
+    convolution.  The feature map is flattened in (C, H, W) order into a
+    ``Linear(width * (size // 2) ** 2, width)``, followed by GroupNorm,
+    LeakyReLU and dropout.
+
+    Parameters
+    ----------
+    n_bands : int
+        Number of input channels (photometric bands).
+    width : int
+        Number of feature maps of every convolution and of the output
+        vector (128 in the published network).
+    size : int
+        Side of the (square) input in pixels.
+    groups : int
+        Number of groups of every GroupNorm.
+    dropout : float
+        Dropout probability after the dense layer.
+    """
+
+    def __init__(self, n_bands=5, width=128, size=32, groups=8, dropout=0.5):
+        super().__init__()
+        channels = [n_bands] + [width] * N_CONV
+        self.convs = nn.ModuleList(
+            nn.Conv2d(channels[i], channels[i + 1], kernel_size=3, padding=1)
+            for i in range(N_CONV))
+        self.norms = nn.ModuleList(nn.GroupNorm(groups, width)
+                                   for _ in range(N_CONV))
+        self.activation = nn.LeakyReLU(0.01)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(width * (size // 2) ** 2, width)
+        self.fc_norm = nn.GroupNorm(groups, width)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms), start=1):
+            x = self.activation(norm(conv(x)))
+            if i == POOL_AFTER:
+                x = self.pool(x)
+        x = torch.flatten(x, 1)
+        return self.dropout(self.activation(self.fc_norm(self.fc(x))))
+
+
+class StarcNet(nn.Module):
+    """
+    The three-scale StarcNet classifier.
+
+    Parameters
+    ----------
+    width : int, optional
+        Feature width of every branch; the published network has 128
+        (15,265,156 parameters).  The bundled default model is narrower.
+    n_bands : int, optional
+        Number of photometric bands (channels) of the input cutouts.
+    n_classes : int, optional
+        Number of output classes.
+    size : int, optional
+        Side of the input cutouts in pixels (32 in the published model;
+        the crops of `SCALES` assume 32).
+    groups : int, optional
+        Number of groups of every GroupNorm layer.
+    dropout : float, optional
+        Dropout probability after each branch's dense layer.
+
+    Notes
+    -----
+    ``forward`` takes a float tensor of shape ``(N, n_bands, size,
+    size)`` and returns raw logits of shape ``(N, n_classes)``; apply a
+    softmax for probabilities.
+    """
+
+    def __init__(self, width=128, n_bands=5, n_classes=4, size=32, groups=8,
+                 dropout=0.5):
+        super().__init__()
+        if size != 32:
+            msg = f'StarcNet is defined for 32x32 cutouts, got size={size}'
+            raise ValueError(msg)
+        if width % groups:
+            msg = (f'width ({width}) must be a multiple of the number of '
+                   f'GroupNorm groups ({groups})')
+            raise ValueError(msg)
+        self.config = {'width': width, 'n_bands': n_bands,
+                       'n_classes': n_classes, 'size': size,
+                       'groups': groups, 'dropout': dropout}
+        self.branches = nn.ModuleDict(
+            (name, StarcNetBranch(n_bands, width, size, groups, dropout))
+            for name, _ in SCALES)
+        self.upsample = nn.Upsample(size=(size, size), mode='nearest')
+        self.head = nn.Linear(len(SCALES) * width, n_classes)
+
+    def forward(self, x):
+        features = []
+        for name, crop in SCALES:
+            view = x if crop == slice(0, 32) else self.upsample(x[:, :, crop, crop])
+            features.append(self.branches[name](view))
+        return self.head(torch.cat(features, dim=1))
