@@ -28,6 +28,9 @@ SCALES = (('full', slice(0, 32)),
 N_CONV = 7
 POOL_AFTER = 4
 
+#: Fewest channels per GroupNorm group.
+MIN_GROUP_SIZE = 4
+
 
 class StarcNetBranch(nn.Module):
     """
@@ -94,7 +97,11 @@ class StarcNet(nn.Module):
         Side of the input cutouts in pixels (32 in the published model;
         the crops of `SCALES` assume 32).
     groups : int, optional
-        Number of groups of every GroupNorm layer.
+        Number of groups of every GroupNorm layer; each group needs at
+        least `MIN_GROUP_SIZE` channels, because the GroupNorm after the
+        dense layer normalises each group of a feature vector (two
+        channels per group would keep only their sign).  Default: 8 (as
+        published) or ``width // 4`` for narrow networks.
     dropout : float, optional
         Dropout probability after each branch's dense layer.
 
@@ -105,15 +112,18 @@ class StarcNet(nn.Module):
     softmax for probabilities.
     """
 
-    def __init__(self, width=128, n_bands=5, n_classes=4, size=32, groups=8,
+    def __init__(self, width=128, n_bands=5, n_classes=4, size=32, groups=None,
                  dropout=0.5):
         super().__init__()
+        if groups is None:
+            groups = max(1, min(8, width // MIN_GROUP_SIZE))
         if size != 32:
             msg = f'StarcNet is defined for 32x32 cutouts, got size={size}'
             raise ValueError(msg)
-        if width % groups:
+        if width % groups or width // groups < MIN_GROUP_SIZE:
             msg = (f'width ({width}) must be a multiple of the number of '
-                   f'GroupNorm groups ({groups})')
+                   f'GroupNorm groups ({groups}) with at least '
+                   f'{MIN_GROUP_SIZE} channels per group')
             raise ValueError(msg)
         self.config = {'width': width, 'n_bands': n_bands,
                        'n_classes': n_classes, 'size': size,

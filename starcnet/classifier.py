@@ -1,0 +1,355 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The star-cluster classifier: positions in, classified table out.
+"""
+
+import datetime
+import logging
+
+import numpy as np
+from astropy import __version__ as astropy_version
+from astropy.coordinates import SkyCoord
+from astropy.table import MaskedColumn, QTable, Table
+
+from . import conf
+from .cutouts import CUTOUT_SIZE, CutoutFlag, extract_cutouts, normalize
+from .images import MultiBandImage
+
+__all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS']
+
+log = logging.getLogger(__name__)
+
+#: Accepted position column pairs, in order of preference: photutils 3,
+#: photutils < 3, plain.
+POSITION_COLUMNS = (('x_centroid', 'y_centroid'),
+                    ('xcentroid', 'ycentroid'),
+                    ('x', 'y'))
+
+#: Columns added to the source table.
+OUTPUT_COLUMNS = ('cluster_class', 'cluster_class_name', 'prob_class1',
+                  'prob_class2', 'prob_class3', 'prob_class4', 'prob_cluster',
+                  'starcnet_flags')
+
+
+def _resolve_device(device):
+    import torch
+
+    device = conf.device if device is None else device
+    device = str(device)
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        raise ValueError(msg) from None
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        msg = (f'device {device!r} was asked for, but torch sees no CUDA GPU '
+               "here; use device='cpu' or 'auto'")
+        raise RuntimeError(msg)
+    if resolved.type not in ('cpu', 'cuda'):
+        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        raise ValueError(msg)
+    return resolved
+
+
+def _positions(sources, wcs):
+    """
+    Turn a source list into (table, x, y).
+    """
+    if sources is None:
+        # photutils finders return None when they find nothing.
+        table = QTable({'x': np.zeros(0), 'y': np.zeros(0)})
+        return table, np.zeros(0), np.zeros(0)
+    if isinstance(sources, SkyCoord):
+        if wcs is None:
+            msg = ('sources are sky coordinates, but the image has no WCS to '
+                   'turn them into pixels; give pixel positions or an image '
+                   'with a WCS')
+            raise ValueError(msg)
+        sources = sources.reshape(-1) if sources.ndim != 1 else sources
+        x, y = wcs.world_to_pixel(sources)
+        x, y = np.atleast_1d(x).astype(float), np.atleast_1d(y).astype(float)
+        table = QTable({'x': x, 'y': y, 'sky_centroid': sources})
+    elif isinstance(sources, Table):
+        table = QTable(sources, copy=True)
+        for xname, yname in POSITION_COLUMNS:
+            if xname in table.colnames and yname in table.colnames:
+                break
+        else:
+            names = ', '.join(f'{a}/{b}' for a, b in POSITION_COLUMNS)
+            msg = (f'the source table has no position columns: expected one '
+                   f'of {names}; it has {", ".join(table.colnames) or "none"}')
+            raise ValueError(msg)
+        x, y = (_plain(table[name], name) for name in (xname, yname))
+    else:
+        arr = np.asarray(sources, dtype=float)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            msg = ('sources must be a table with position columns, a SkyCoord '
+                   f'or an (N, 2) array of x, y; got {type(sources).__name__} '
+                   f'of shape {arr.shape}')
+            raise ValueError(msg)
+        x, y = arr[:, 0].copy(), arr[:, 1].copy()
+        table = QTable({'x': x, 'y': y})
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ', '.join(map(str, rows[:10])) + (', ...' if rows.size > 10 else '')
+        msg = (f'{rows.size} source position(s) are not finite (rows {shown}); '
+               'remove those rows or give them valid positions')
+        raise ValueError(msg)
+    return table, x, y
+
+
+def _plain(column, name):
+    if np.ma.is_masked(column):
+        msg = f'position column {name!r} has masked values; remove those rows'
+        raise ValueError(msg)
+    value = getattr(column, 'value', column)
+    unit = getattr(column, 'unit', None)
+    if unit is not None and str(unit) not in ('', 'pix', 'pixel'):
+        msg = f'position column {name!r} must be in pixels, got unit {unit}'
+        raise ValueError(msg)
+    return np.asarray(np.ma.getdata(value), dtype=float)
+
+
+class StarClusterClassifier:
+    """
+    Classify star-cluster candidates into the four LEGUS classes.
+
+    The classifier cuts a 5-band 32x32 cutout around every source,
+    normalises it as the model was trained and runs the StarcNet
+    network (Pérez et al. 2021) on it.  Call it on an image and a source
+    list, as a photutils finder is called on data.
+
+    Parameters
+    ----------
+    model : str or path-like, optional
+        A registered model name (see `starcnet.models.list_models`) or a
+        path to a weights file (our safetensors format or a published
+        StarcNet ``.pth`` state_dict).  Default: ``conf.default_model``,
+        the small model bundled with the package.
+    device : str, optional
+        ``'auto'`` (a CUDA GPU when there is one), ``'cpu'``, ``'cuda'``
+        or ``'cuda:N'``.  Default: ``conf.device``.
+    batch_size : int, optional
+        Cutouts per network call.  Default: ``conf.batch_size``.
+    max_bad_fraction : float, optional
+        Sources with more than this fraction of a band's cutout outside
+        the image, non-finite or masked are not classified (see
+        `~starcnet.cutouts.extract_cutouts`).
+
+    Examples
+    --------
+    >>> from starcnet import StarClusterClassifier
+    >>> clf = StarClusterClassifier(device='cpu')
+    >>> clf.model_name
+    'sim-small-v1'
+    """
+
+    def __init__(self, model=None, *, device=None, batch_size=None,
+                 max_bad_fraction=0.5):
+        from .models.registry import load_model
+
+        self.batch_size = int(conf.batch_size if batch_size is None else batch_size)
+        if self.batch_size < 1:
+            msg = f'batch_size must be a positive integer, got {batch_size!r}'
+            raise ValueError(msg)
+        if not 0 <= max_bad_fraction <= 1:
+            msg = f'max_bad_fraction must be between 0 and 1, got {max_bad_fraction}'
+            raise ValueError(msg)
+        self.max_bad_fraction = float(max_bad_fraction)
+        self.device = _resolve_device(device)
+        model = conf.default_model if model is None else model
+        self.network, self.model_info = load_model(model, device=self.device)
+        self.model_name = self.model_info.name
+
+    def __repr__(self):
+        return (f'<{self.__class__.__name__}(model={self.model_name!r}, '
+                f"device='{self.device}', batch_size={self.batch_size}, "
+                f'max_bad_fraction={self.max_bad_fraction})>')
+
+    @property
+    def bands(self):
+        """
+        The bands the model takes, in network order.
+        """
+        return tuple(self.model_info.bands)
+
+    @property
+    def class_names(self):
+        """
+        Class number to LEGUS class name.
+        """
+        return {int(k): v for k, v in self.model_info.classes.items()}
+
+    def predict_logits(self, cutouts):
+        """
+        Raw network outputs for cutouts in electrons per second.
+
+        Parameters
+        ----------
+        cutouts : array-like
+            Shape ``(N, 5, 32, 32)``, bands in `bands` order, not yet
+            normalised.
+
+        Returns
+        -------
+        logits : `~numpy.ndarray`
+            float32, shape ``(N, 4)``, columns for classes 1-4.
+        """
+        import torch
+
+        cutouts = np.asarray(cutouts, dtype=np.float32)
+        expected = (len(self.bands), CUTOUT_SIZE, CUTOUT_SIZE)
+        if cutouts.ndim != 4 or cutouts.shape[1:] != expected:
+            msg = (f'cutouts must have shape (N, {", ".join(map(str, expected))}),'
+                   f' got {cutouts.shape}')
+            raise ValueError(msg)
+        out = np.empty((len(cutouts), len(self.class_names)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(cutouts), self.batch_size):
+                batch = normalize(cutouts[start:start + self.batch_size],
+                                  self.model_info.normalization)
+                tensor = torch.from_numpy(batch).to(self.device)
+                out[start:start + len(batch)] = self.network(tensor).float().cpu().numpy()
+        return out
+
+    def predict_proba(self, cutouts):
+        """
+        Class probabilities (softmax of `predict_logits`).
+
+        Parameters
+        ----------
+        cutouts : array-like
+            Shape ``(N, 5, 32, 32)`` in electrons per second.
+
+        Returns
+        -------
+        proba : `~numpy.ndarray`
+            float32, shape ``(N, 4)``; each row sums to 1.
+        """
+        return _softmax(self.predict_logits(cutouts))
+
+    def __call__(self, image, sources):
+        """
+        Classify sources in a multi-band image.
+
+        Parameters
+        ----------
+        image : `~starcnet.MultiBandImage`, dict or list
+            The bands (anything `~starcnet.MultiBandImage` takes).
+        sources : `~astropy.table.Table`, `~astropy.coordinates.SkyCoord`, array or None
+            A table with 0-based pixel positions in ``x_centroid`` /
+            ``y_centroid`` (photutils 3), ``xcentroid`` / ``ycentroid``
+            or ``x`` / ``y``; sky positions (the image needs a WCS); an
+            ``(N, 2)`` array of x, y; or `None` (a finder that found
+            nothing), which gives an empty table.
+
+        Returns
+        -------
+        catalog : `~astropy.table.QTable`
+            The input columns plus ``cluster_class`` (1-4, masked where
+            not classified), ``cluster_class_name``, ``prob_class1`` ..
+            ``prob_class4``, ``prob_cluster`` (classes 1+2),
+            ``starcnet_flags`` (`~starcnet.cutouts.CutoutFlag` bits) and,
+            when the image has a WCS, ``sky_centroid``.  ``meta['starcnet']``
+            records the model, its sha256 and the software versions.
+        """
+        if not isinstance(image, MultiBandImage):
+            image = MultiBandImage(image)
+        band_map = image.match_bands(self.bands)
+        table, x, y = _positions(sources, image.wcs)
+
+        arrays = [image[band].data for band in band_map.values()]
+        masks = [image[band].mask for band in band_map.values()]
+        n = len(x)
+        logits = np.zeros((n, len(self.class_names)), dtype=np.float32)
+        flags = np.zeros(n, dtype=np.int16)
+        # Sources are processed in batches, so only one batch of cutouts
+        # is ever in memory.
+        for start in range(0, n, self.batch_size):
+            part = slice(start, start + self.batch_size)
+            cutouts, flags[part] = extract_cutouts(
+                arrays, x[part], y[part], masks=masks,
+                max_bad_fraction=self.max_bad_fraction)
+            ok = (flags[part] & CutoutFlag.UNCLASSIFIED) == 0
+            if ok.any():
+                logits[np.flatnonzero(ok) + start] = self.predict_logits(cutouts[ok])
+        n_bad = int(np.count_nonzero(flags & CutoutFlag.UNCLASSIFIED))
+        if n_bad:
+            log.info('%d of %d sources were not classified (see starcnet_flags)',
+                     n_bad, n)
+        return self._table(table, x, y, logits, flags, image, band_map)
+
+    def _table(self, table, x, y, logits, flags, image, band_map):
+        unclassified = (flags & CutoutFlag.UNCLASSIFIED) != 0
+        proba = _softmax(logits)
+        cls = np.argmax(proba, axis=1).astype(np.int16) + 1
+        names = self.class_names
+        table['cluster_class'] = MaskedColumn(
+            cls, mask=unclassified, description='LEGUS class (1-4) from StarcNet')
+        table['cluster_class_name'] = MaskedColumn(
+            np.array([names[c] for c in cls], dtype=f'U{max(map(len, names.values()))}'),
+            mask=unclassified, description='LEGUS class name')
+        for k in range(proba.shape[1]):
+            table[f'prob_class{k + 1}'] = MaskedColumn(
+                proba[:, k], mask=unclassified,
+                description=f'probability of LEGUS class {k + 1}')
+        table['prob_cluster'] = MaskedColumn(
+            proba[:, 0] + proba[:, 1], mask=unclassified,
+            description='probability of a cluster (class 1 or 2)')
+        table['starcnet_flags'] = MaskedColumn(
+            flags, description='bit flags: ' + ', '.join(
+                f'{f.value}={f.name}' for f in CutoutFlag))
+        if image.wcs is not None and 'sky_centroid' not in table.colnames:
+            table['sky_centroid'] = image.wcs.pixel_to_world(x, y)
+        table.meta['starcnet'] = self._meta(band_map)
+        return table
+
+    def _meta(self, band_map):
+        import torch
+
+        from . import __version__
+
+        info = self.model_info
+        return {
+            'model': info.name,
+            'model_sha256': info.sha256,
+            'model_license': info.license,
+            'model_citation': info.citation,
+            'class_names': [self.class_names[k] for k in sorted(self.class_names)],
+            'bands': dict(band_map),
+            'normalization': {
+                'kind': str(info.normalization.get('kind', 'affine')),
+                'offset': [float(v) for v in info.normalization['offset']],
+                'scale': [float(v) for v in info.normalization.get(
+                    'scale', [1.0] * len(info.normalization['offset']))]},
+            'cutout': ('32x32 pixels data[floor(y)-15:floor(y)+17, '
+                       'floor(x)-15:floor(x)+17] for 0-based (x, y)'),
+            'max_bad_fraction': self.max_bad_fraction,
+            'flags': {f.name: f.value for f in CutoutFlag},
+            'device': str(self.device),
+            'starcnet_version': str(__version__),
+            'torch_version': str(torch.__version__),
+            'astropy_version': str(astropy_version),
+            'numpy_version': str(np.__version__),
+            'date': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+        }
+
+    def to_regions(self, catalog, **kwargs):
+        """
+        DS9 regions for a classified catalog, coloured by class.
+
+        See `starcnet.regions.catalog_to_regions` for the keywords.
+        """
+        from .regions import catalog_to_regions
+
+        return catalog_to_regions(catalog, **kwargs)
+
+
+def _softmax(logits):
+    logits = np.asarray(logits, dtype=np.float32)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,291 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The ``starcnet`` command line, a thin layer over the Python API.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+import numpy as np
+
+__all__ = ['main']
+
+log = logging.getLogger('starcnet')
+
+
+class CLIError(Exception):
+    """An error to report to the user without a traceback."""
+
+
+def _band_paths(items):
+    paths = {}
+    for item in items:
+        band, sep, path = item.partition('=')
+        if not sep or not band or not path:
+            msg = f'bands are given as BAND=FILE (e.g. F555W=f555w_drc.fits), got {item!r}'
+            raise CLIError(msg)
+        paths[band] = path
+    return paths
+
+
+def _check_outputs(paths, overwrite):
+    for path in paths:
+        if path and os.path.exists(path) and not overwrite:
+            msg = f'{path} already exists; add --overwrite to replace it'
+            raise CLIError(msg)
+
+
+def _classify_and_write(clf, image, sources, output, regions, overwrite):
+    from .regions import write_catalog, write_regions
+
+    catalog = clf(image, sources)
+    write_catalog(catalog, output, overwrite=overwrite)
+    log.info('wrote %s (%d sources)', output, len(catalog))
+    if regions:
+        write_regions(clf.to_regions(catalog), regions, overwrite=overwrite)
+        log.info('wrote %s', regions)
+    return catalog
+
+
+def _summary(catalog):
+    classes = np.ma.asarray(catalog['cluster_class'])
+    counts = {k: int(np.count_nonzero(classes == k)) for k in range(1, 5)}
+    n_unclassified = int(np.count_nonzero(np.ma.getmaskarray(classes)))
+    names = dict(zip(range(1, 5), catalog.meta['starcnet']['class_names']))
+    lines = [f'{len(catalog)} sources classified with model '
+             f"{catalog.meta['starcnet']['model']}:"]
+    lines += [f'  class {k} ({names[k]}): {counts[k]}' for k in range(1, 5)]
+    lines.append(f'  not classified (see starcnet_flags): {n_unclassified}')
+    return '\n'.join(lines)
+
+
+def cmd_classify(args):
+    from astropy.table import QTable
+
+    from .classifier import StarClusterClassifier
+    from .detection import find_candidates
+    from .images import MultiBandImage
+
+    if bool(args.catalog) == bool(args.detect):
+        msg = 'give a source catalog with --catalog, or --detect to find sources'
+        raise CLIError(msg)
+    _check_outputs([args.output, args.regions], args.overwrite)
+    image = MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
+    if args.catalog:
+        try:
+            sources = QTable.read(args.catalog, format=args.catalog_format)
+        except Exception as exc:
+            msg = f'cannot read the catalog {args.catalog}: {exc}'
+            raise CLIError(msg) from exc
+    else:
+        sources = find_candidates(image, args.detect_band, fwhm=args.fwhm,
+                                  nsigma=args.nsigma)
+        log.info('DAOStarFinder found %d sources in %s', len(sources), args.detect_band)
+    clf = StarClusterClassifier(args.model, device=args.device,
+                                batch_size=args.batch_size)
+    catalog = _classify_and_write(clf, image, sources, args.output,
+                                  args.regions, args.overwrite)
+    print(_summary(catalog))
+
+
+def cmd_demo(args):
+    from astropy.io import fits
+
+    from .classifier import StarClusterClassifier
+    from .detection import find_candidates
+    from .images import MultiBandImage
+    from .simulation import make_scene
+
+    outdir = args.output_dir
+    os.makedirs(outdir, exist_ok=True)
+    catalog_path = os.path.join(outdir, 'demo_starcnet.ecsv')
+    regions_path = os.path.join(outdir, 'demo_starcnet.reg')
+    band_paths = {}
+    images, truth = make_scene(shape=(args.size, args.size), seed=args.seed)
+    band_paths = {band: os.path.join(outdir, f'demo_{band.lower()}.fits')
+                  for band in images}
+    _check_outputs([catalog_path, regions_path, *band_paths.values()],
+                   args.overwrite)
+    for band, data in images.items():
+        header = fits.Header({'FILTER': band, 'BUNIT': 'ELECTRONS/S'})
+        fits.PrimaryHDU(data, header=header).writeto(band_paths[band],
+                                                     overwrite=args.overwrite)
+    log.info('wrote a simulated %dx%d 5-band scene to %s', args.size, args.size, outdir)
+    image = MultiBandImage.read(band_paths)
+    sources = find_candidates(image, 'F555W', fwhm=2.5, nsigma=args.nsigma)
+    log.info('DAOStarFinder found %d sources in F555W', len(sources))
+    clf = StarClusterClassifier(args.model, device=args.device)
+    catalog = _classify_and_write(clf, image, sources, catalog_path,
+                                  regions_path, args.overwrite)
+    print(_summary(catalog))
+    print(_truth_summary(catalog, truth))
+    print(f'outputs: {catalog_path}, {regions_path}')
+
+
+def _truth_summary(catalog, truth, max_sep=2.0):
+    """
+    Agreement of the demo's classes with the simulated truth, matching
+    each simulated candidate to the nearest detection.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(catalog) == 0 or len(truth) == 0:
+        return 'no detections to compare with the simulated truth'
+    det = np.column_stack([np.asarray(catalog['x_centroid'], float),
+                           np.asarray(catalog['y_centroid'], float)])
+    true = np.column_stack([np.asarray(truth['x'], float), np.asarray(truth['y'], float)])
+    dist, idx = cKDTree(det).query(true)
+    found = dist <= max_sep
+    pred = np.ma.asarray(catalog['cluster_class'])[idx[found]]
+    ok = ~np.ma.getmaskarray(pred)
+    pred = np.ma.getdata(pred)[ok]
+    ref = np.asarray(truth['true_class'])[found][ok]
+    if ref.size == 0:
+        return 'no simulated candidate was detected and classified'
+    acc = np.mean(pred == ref)
+    binary = np.mean((pred <= 2) == (ref <= 2))
+    return (f'simulated candidates detected and classified: {ref.size} of '
+            f'{len(truth)}; agreement with the simulated truth: '
+            f'{100 * acc:.1f}% (4 classes), {100 * binary:.1f}% '
+            '(cluster 1+2 vs 3+4)')
+
+
+def cmd_models(args):
+    from .models import registry
+
+    if args.action == 'list':
+        for name in registry.list_models():
+            info = registry.get_model_info(name)
+            where = 'bundled' if info.kind == 'bundled' else (
+                'cached' if registry.is_cached(name) else 'not downloaded')
+            default = ' (default)' if name == _default_model() else ''
+            print(f'{name:16s} {where:15s} {info.description}{default}')
+        return
+    if not args.name:
+        msg = f'starcnet models {args.action} needs a model name'
+        raise CLIError(msg)
+    if args.action == 'show':
+        info = registry.get_model_info(args.name)
+        for field in ('name', 'description', 'kind', 'format', 'sha256', 'size',
+                      'url', 'filename', 'config', 'bands', 'normalization',
+                      'classes', 'license', 'citation'):
+            value = getattr(info, field, None)
+            if value not in (None, '', (), []):
+                print(f'{field:14s} {value}')
+    elif args.action == 'fetch':
+        path = registry.get_model_path(args.name, progress=not args.quiet)
+        print(path)
+    elif args.action == 'import':
+        if not args.path:
+            msg = 'starcnet models import needs NAME and the PATH of a local copy'
+            raise CLIError(msg)
+        registry.import_model_file(args.name, args.path)
+        print(f'{args.name}: imported {args.path} into the astropy cache')
+
+
+def _default_model():
+    from . import conf
+
+    return conf.default_model
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog='starcnet',
+        description='Classify star-cluster candidates in multi-band HST images '
+                    'with StarcNet (Pérez et al. 2021).')
+    parser.add_argument('--quiet', '-q', action='store_true',
+                        help='print only results and errors')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('classify', help='classify sources in a 5-band image',
+                       description='Classify candidates in five aligned band images '
+                                   '(FITS, e-/s) and write an ECSV catalog and '
+                                   'optionally DS9 regions.')
+    p.add_argument('bands', nargs='+', metavar='BAND=FILE',
+                   help='one FITS file per band, e.g. F275W=f275w_drc.fits')
+    p.add_argument('--catalog', help='source table (any format astropy reads) '
+                   'with x_centroid/y_centroid, xcentroid/ycentroid or x/y '
+                   '(0-based pixels)')
+    p.add_argument('--catalog-format', default=None,
+                   help="astropy format of --catalog, e.g. 'ascii.ecsv'")
+    p.add_argument('--detect', action='store_true',
+                   help='find sources with photutils DAOStarFinder instead')
+    p.add_argument('--detect-band', default='F555W', help='band to detect in')
+    p.add_argument('--fwhm', type=float, default=2.0, help='DAOStarFinder FWHM (px)')
+    p.add_argument('--nsigma', type=float, default=5.0,
+                   help='detection threshold in noise sigmas')
+    p.add_argument('--hdu', default=None,
+                   help='HDU (number or name) holding the image in every file')
+    _common(p)
+    p.add_argument('--output', '-o', required=True, help='output ECSV catalog')
+    p.add_argument('--regions', '-r', help='output DS9 region file')
+    p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser('demo', help='run the whole pipeline on a simulated scene, offline',
+                       description='Simulate a 5-band LEGUS-like scene, detect '
+                                   'sources, classify them with the bundled model '
+                                   'and write FITS, ECSV and DS9 files.')
+    p.add_argument('--output-dir', '-o', default='starcnet-demo',
+                   help='folder for the outputs (default: ./starcnet-demo)')
+    p.add_argument('--size', type=int, default=512, help='scene side in pixels')
+    p.add_argument('--seed', type=int, default=1, help='random seed of the scene')
+    p.add_argument('--nsigma', type=float, default=5.0,
+                   help='detection threshold in noise sigmas')
+    _common(p)
+    p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser('models', help='list, show, fetch or import models',
+                       description='Named models: the bundled default and the '
+                                   'published StarcNet weights (legus-2021), '
+                                   "kept in astropy's download cache.")
+    p.add_argument('action', choices=['list', 'show', 'fetch', 'import'])
+    p.add_argument('name', nargs='?', help='model name')
+    p.add_argument('path', nargs='?', help='local weights file (for import)')
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def _common(p):
+    p.add_argument('--model', '-m', default=None,
+                   help='model name or weights file (default: the bundled model)')
+    p.add_argument('--device', default=None, help="'auto', 'cpu' or 'cuda'")
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='cutouts per network call')
+
+
+def main(argv=None):
+    """
+    Run the ``starcnet`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 on an error.
+    """
+    args = _parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter('%(message)s'))
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        args.func(args)
+    except (CLIError, ValueError, OSError, RuntimeError, KeyError) as exc:
+        print(f'starcnet: error: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        log.removeHandler(handler)
+    return 0
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,77 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Shared pytest fixtures.
+"""
+
+import numpy as np
+import pytest
+from astropy.table import QTable
+
+from starcnet.images import STARCNET_BANDS
+
+try:
+    from pytest_astropy_header.display import (PYTEST_HEADER_MODULES,
+                                               TESTED_VERSIONS)
+except ImportError:  # pragma: no cover
+    PYTEST_HEADER_MODULES, TESTED_VERSIONS = {}, {}
+
+
+def pytest_configure(config):
+    config.option.astropy_header = True
+    PYTEST_HEADER_MODULES.pop('Pandas', None)
+    PYTEST_HEADER_MODULES.pop('h5py', None)
+    PYTEST_HEADER_MODULES.pop('Matplotlib', None)
+    PYTEST_HEADER_MODULES['photutils'] = 'photutils'
+    PYTEST_HEADER_MODULES['regions'] = 'regions'
+    PYTEST_HEADER_MODULES['torch'] = 'torch'
+    from starcnet import __version__
+    TESTED_VERSIONS['starcnet'] = __version__
+
+
+@pytest.fixture(scope='session')
+def tiny_model_path(tmp_path_factory):
+    """
+    A narrow (width 8, 2 GroupNorm groups) StarcNet with seeded random weights, saved in
+    starcnet's safetensors format: fast, and independent of the bundled
+    model.
+    """
+    import torch
+
+    from starcnet.models.network import StarcNet
+    from starcnet.models.registry import save_model
+
+    torch.manual_seed(0)
+    module = StarcNet(width=8)
+    path = tmp_path_factory.mktemp('models') / 'tiny.safetensors'
+    save_model(module, path, {
+        'format': 'starcnet-weights', 'format_version': 1, 'name': 'tiny-test',
+        'description': 'random weights for tests', 'config': module.config,
+        'bands': list(STARCNET_BANDS),
+        'normalization': {'kind': 'asinh', 'offset': [0.0] * 5, 'scale': [0.1] * 5},
+        'classes': {'1': 'symmetric cluster', '2': 'asymmetric cluster',
+                    '3': 'association', '4': 'non-cluster'},
+        'license': 'BSD-3-Clause', 'citation': 'none', 'training': {}})
+    return path
+
+
+def make_test_scene(shape=(200, 240), n=12, seed=0):
+    """
+    Five noisy bands with Gaussian sources at known positions.
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    x = rng.uniform(20, nx - 21, n)
+    y = rng.uniform(20, ny - 21, n)
+    yy, xx = np.mgrid[:ny, :nx]
+    bands = {}
+    for k, band in enumerate(STARCNET_BANDS):
+        img = rng.normal(0.05 * (k + 1), 0.01, shape)
+        for xi, yi in zip(x, y):
+            img += (1 + k) * np.exp(-((xx - xi) ** 2 + (yy - yi) ** 2) / (2 * 1.2 ** 2))
+        bands[band] = img.astype(np.float32)
+    return bands, QTable({'x': x, 'y': y})
+
+
+@pytest.fixture
+def scene():
+    return make_test_scene()
