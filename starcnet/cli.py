@@ -108,8 +108,10 @@ def cmd_demo(args):
                   for band in images}
     _check_outputs([catalog_path, regions_path, *band_paths.values()],
                    args.overwrite)
+    wcs = _demo_wcs(args.size)
     for band, data in images.items():
-        header = fits.Header({'FILTER': band, 'BUNIT': 'ELECTRONS/S'})
+        header = wcs.to_header()
+        header.update({'FILTER': band, 'BUNIT': 'ELECTRONS/S'})
         fits.PrimaryHDU(data, header=header).writeto(band_paths[band],
                                                      overwrite=args.overwrite)
     log.info('wrote a simulated %dx%d 5-band scene to %s', args.size, args.size, outdir)
@@ -122,6 +124,21 @@ def cmd_demo(args):
     print(_summary(catalog))
     print(_truth_summary(catalog, truth))
     print(f'outputs: {catalog_path}, {regions_path}')
+
+
+def _demo_wcs(size):
+    """
+    A TAN WCS at the LEGUS pixel scale (0.0396 arcsec), centred near
+    NGC 1566, so that the demo shows sky coordinates too.
+    """
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [65.00175, -54.93781]
+    wcs.wcs.crpix = [(size + 1) / 2, (size + 1) / 2]
+    wcs.wcs.cdelt = [-0.0396 / 3600, 0.0396 / 3600]
+    return wcs
 
 
 def _truth_summary(catalog, truth, max_sep=2.0):
