@@ -6,3 +6,5 @@ astropy tables or images.
 """
 
 from .network import *  # noqa: F401, F403
+from .legacy import *  # noqa: F401, F403
+from .registry import *  # noqa: F401, F403

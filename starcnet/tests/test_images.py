@@ -80,7 +80,9 @@ def test_units():
 def test_missing_band_and_substitutes():
     data = dict(zip(['F275W', 'F336W', 'F435W', 'F606W', 'F814W'], arrays()))
     img = MultiBandImage(data)
-    with pytest.warns(BandSubstitutionWarning, match='using band F435W for the model band F438W, F606W for the model band F555W'):
+    with pytest.warns(BandSubstitutionWarning,
+                      match='using band F435W for the model band F438W, '
+                            'F606W for the model band F555W'):
         mapping = img.match_bands()
     assert list(mapping.values()) == ['F275W', 'F336W', 'F435W', 'F606W', 'F814W']
     del data['F275W']
