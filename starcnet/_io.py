@@ -10,6 +10,12 @@ import tempfile
 __all__ = ['atomic_write']
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write, *, overwrite=False, suffix=''):
     """
     Call ``write(tmp_path)`` and move the result to ``path``.
@@ -39,6 +45,9 @@ def atomic_write(path, write, *, overwrite=False, suffix=''):
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give the output the
+        # permissions any new file gets here.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -48,12 +48,12 @@ import math
 import os
 import pickle
 import struct
-import tempfile
 import urllib.error
 
 import torch
 from astropy.utils import data as _astropy_data
 
+from .._io import atomic_write
 from .legacy import convert_published_state_dict
 from .network import StarcNet
 
@@ -580,21 +580,13 @@ def save_model(module, path, metadata, overwrite=False):
                for key, value in module.state_dict().items()}
     content = save_safetensors(tensors, metadata={'starcnet': text})
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.starcnet-', suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
+    def write(tmp):
+        with open(tmp, 'wb') as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        if os.path.exists(path) and not overwrite:
-            msg = f'{path} already exists; use overwrite=True to replace it'
-            raise FileExistsError(msg)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write, overwrite=overwrite, suffix='.tmp')
     return path
 
 

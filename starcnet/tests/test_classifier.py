@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -234,6 +235,10 @@ def test_outputs_never_overwritten_or_half_written(clf, scene, tmp_path):
     assert path.read_text() == 'precious'
     write_catalog(cat, path, overwrite=True)
     assert len(QTable.read(path)) == len(sources)
+    # the usual permissions of a new file, not the temporary file's 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
     # a writer that fails leaves neither a partial file nor a temporary one
     bad = cat.copy()
     bad.meta['starcnet']['unserialisable'] = object()
