@@ -38,7 +38,8 @@ def _check_outputs(paths, overwrite):
 
 
 def _classify_and_write(clf, image, sources, output, regions, overwrite):
-    from .regions import write_catalog, write_regions
+    from .io import write_catalog
+    from .regions import write_regions
 
     catalog = clf(image, sources)
     write_catalog(catalog, output, overwrite=overwrite)

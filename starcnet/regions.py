@@ -1,7 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Output of classified catalogs: DS9 regions (through the ``regions``
-package) and ECSV tables, both written atomically.
+DS9 regions of classified catalogs, through the ``regions`` package.
 """
 
 import numpy as np
@@ -11,8 +10,7 @@ from regions import CirclePixelRegion, CircleSkyRegion, PixCoord, Regions
 
 from ._io import atomic_write
 
-__all__ = ['CLASS_COLORS', 'catalog_to_regions', 'write_regions',
-           'write_catalog']
+__all__ = ['CLASS_COLORS', 'catalog_to_regions', 'write_regions']
 
 #: DS9 colour per LEGUS class; ``None`` is for unclassified sources.
 CLASS_COLORS = {1: 'green', 2: 'cyan', 3: 'yellow', 4: 'red', None: 'magenta'}
@@ -105,22 +103,3 @@ def write_regions(regions, path, *, overwrite=False):
     """
     atomic_write(path, lambda tmp: regions.write(tmp, format='ds9', overwrite=True),
                  overwrite=overwrite, suffix='.reg')
-
-
-def write_catalog(catalog, path, *, overwrite=False):
-    """
-    Write a classified catalog as ECSV, atomically.
-
-    ECSV keeps every column, unit, mask and the ``meta`` that records
-    the model and software versions; TOPCAT and STILTS read it.
-
-    Parameters
-    ----------
-    catalog : `~astropy.table.Table`
-    path : path-like
-    overwrite : bool, optional
-        Replace an existing file.
-    """
-    atomic_write(path, lambda tmp: catalog.write(tmp, format='ascii.ecsv',
-                                                 overwrite=True),
-                 overwrite=overwrite, suffix='.ecsv')

@@ -11,7 +11,7 @@ from astropy.table import QTable, Table
 from regions import Regions
 
 from starcnet import (CutoutFlag, MultiBandImage, StarClusterClassifier,
-                      write_catalog, write_regions)
+                      read_catalog, write_catalog, write_regions)
 from starcnet.classifier import OUTPUT_COLUMNS
 from starcnet.tests.test_images import make_wcs
 
@@ -205,12 +205,18 @@ def test_ecsv_and_regions_round_trip(clf, scene, tmp_path):
     cat = clf(image, sources)
     path = tmp_path / 'cat.ecsv'
     write_catalog(cat, path)
-    back = QTable.read(path)
+    back = read_catalog(path)
     assert back.colnames == cat.colnames
-    assert back.meta['starcnet']['model'] == 'tiny-test'
+    assert back.meta['starcnet'] == cat.meta['starcnet']
     assert back['cluster_class'].mask[0] and not back['cluster_class'].mask[1:].any()
     np.testing.assert_allclose(back['prob_class4'][1:], cat['prob_class4'][1:])
     assert isinstance(back['sky_centroid'], SkyCoord)
+    assert back['sky_centroid'].separation(cat['sky_centroid']).max().arcsec < 1e-6
+    # plain astropy reads it too, with the sky position as two columns,
+    # and there are no astropy-specific YAML tags that other readers refuse
+    plain = QTable.read(path)
+    assert 'sky_centroid_ra' in plain.colnames and plain['sky_centroid_dec'].unit == 'deg'
+    assert 'SerializedColumn' not in path.read_text()
 
     for coord in ('pixel', 'sky'):
         reg_path = tmp_path / f'{coord}.reg'

@@ -7,6 +7,7 @@ from astropy.table import QTable
 from regions import Regions
 
 from starcnet.cli import _demo_wcs, main
+from starcnet.io import read_catalog
 from starcnet.conftest import make_test_scene
 
 
@@ -33,7 +34,7 @@ def test_classify_with_catalog(band_files, tiny_model_path, tmp_path, capsys):
             str(tiny_model_path), '-o', str(out), '-r', str(reg)]
     assert main(argv) == 0
     assert f'{len(sources)} sources classified with model tiny-test' in capsys.readouterr().out
-    table = QTable.read(out)
+    table = read_catalog(out)
     assert len(table) == len(sources)
     assert 'sky_centroid' in table.colnames
     assert len(Regions.read(reg, format='ds9')) == len(sources)
@@ -100,7 +101,8 @@ def test_demo(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'sources classified with model sim-small-v1' in out
     assert 'agreement with the simulated truth' in out
-    table = QTable.read(outdir / 'demo_starcnet.ecsv')
+    table = read_catalog(outdir / 'demo_starcnet.ecsv')
+    assert 'sky_centroid' in table.colnames
     assert len(table) > 0
     assert table.meta['starcnet']['model'] == 'sim-small-v1'
     regions = Regions.read(outdir / 'demo_starcnet.reg', format='ds9')
