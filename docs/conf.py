@@ -20,7 +20,7 @@ release = metadata.version(project)
 version = '.'.join(release.split('.')[:2])
 
 extensions += ['sphinx.ext.doctest']
-exclude_patterns += ['_build', '_templates', 'model_card_draft.rst']
+exclude_patterns += ['_build', '_templates']
 
 intersphinx_mapping.update({
     'photutils': ('https://photutils.readthedocs.io/en/stable/', None),

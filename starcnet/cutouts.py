@@ -193,19 +193,27 @@ def normalize(cutouts, normalization):
         A new float32 array; the input is not modified.
     """
     cutouts = np.asarray(cutouts, dtype=np.float32)
-    kind = normalization.get('kind', 'affine')
-    offset = np.asarray(normalization['offset'], dtype=np.float32)
-    scale = np.asarray(normalization.get('scale', np.ones_like(offset)),
-                       dtype=np.float32)
+    try:
+        kind = normalization['kind']
+        offset = np.asarray(normalization['offset'], dtype=np.float32)
+        scale = np.asarray(normalization['scale'], dtype=np.float32)
+    except (KeyError, TypeError) as exc:
+        msg = ("normalization must be a dict with keys 'kind', 'offset' and "
+               f"'scale', got {normalization!r}")
+        raise ValueError(msg) from exc
     if cutouts.ndim != 4 or offset.shape != (cutouts.shape[1],) or scale.shape != offset.shape:
         msg = (f'normalisation has {offset.size} band offsets and '
                f'{scale.size} scales, but the cutouts have shape '
                f'{cutouts.shape} (N, bands, ny, nx)')
         raise ValueError(msg)
+    if not (np.all(np.isfinite(offset)) and np.all(np.isfinite(scale))
+            and np.all(scale > 0)):
+        msg = 'normalisation offsets must be finite and scales finite and positive'
+        raise ValueError(msg)
+    if kind not in ('affine', 'asinh'):
+        msg = f"unknown normalisation kind {kind!r}; expected 'affine' or 'asinh'"
+        raise ValueError(msg)
     out = (cutouts - offset[:, None, None]) / scale[:, None, None]
     if kind == 'asinh':
         np.arcsinh(out, out=out)
-    elif kind != 'affine':
-        msg = f"unknown normalisation kind {kind!r}; expected 'affine' or 'asinh'"
-        raise ValueError(msg)
     return out

@@ -117,19 +117,50 @@ def test_empty(bands):
     assert cutouts.shape == (0, 5, 32, 32) and flags.shape == (0,)
 
 
-def test_normalize():
-    rng = np.random.default_rng(3)
-    cut = rng.normal(size=(4, 5, 32, 32)).astype(np.float32)
-    before = cut.copy()
-    offset, scale = [0.1, 0.2, 0.3, 0.4, 0.5], [1, 2, 3, 4, 5]
-    aff = normalize(cut, {'kind': 'affine', 'offset': offset, 'scale': scale})
-    ash = normalize(cut, {'kind': 'asinh', 'offset': offset, 'scale': scale})
-    np.testing.assert_array_equal(cut, before)
+NORM = {'kind': 'affine', 'offset': [0.0, 0.1, 0.2, 0.3, 0.4],
+        'scale': [1.0, 2.0, 4.0, 0.5, 0.25]}
+
+
+def test_normalize_affine():
+    x = np.arange(2 * 5 * 3 * 3, dtype=np.float64).reshape(2, 5, 3, 3)
+    before = x.copy()
+    out = normalize(x, NORM)
+    assert out.dtype == np.float32
+    assert out.shape == x.shape
+    assert np.array_equal(x, before)        # input untouched
     for b in range(5):
-        expect = (cut[:, b] - offset[b]) / scale[b]
-        np.testing.assert_allclose(aff[:, b], expect, rtol=1e-6)
-        np.testing.assert_allclose(ash[:, b], np.arcsinh(expect), rtol=1e-6)
-    with pytest.raises(ValueError, match='normalisation has 3 band offsets'):
-        normalize(cut, {'kind': 'affine', 'offset': [0, 0, 0]})
-    with pytest.raises(ValueError, match="unknown normalisation kind 'log'"):
-        normalize(cut, {'kind': 'log', 'offset': offset})
+        expected = (x[:, b] - NORM['offset'][b]) / NORM['scale'][b]
+        np.testing.assert_allclose(out[:, b], expected, rtol=1e-6)
+    # hand-computed values
+    assert out[0, 1, 0, 0] == pytest.approx((9 - 0.1) / 2.0)
+    assert out[1, 4, 2, 2] == pytest.approx((89 - 0.4) / 0.25)
+
+
+def test_normalize_asinh():
+    x = np.full((1, 5, 4, 4), 1.5, dtype=np.float32)
+    norm = dict(NORM, kind='asinh')
+    out = normalize(x, norm)[0]
+    assert out.shape == (5, 4, 4)
+    assert out.dtype == np.float32
+    assert out[3, 0, 0] == pytest.approx(np.arcsinh((1.5 - 0.3) / 0.5))
+    assert out[0, 1, 2] == pytest.approx(np.arcsinh(1.5))
+    assert np.all(x == 1.5)
+
+
+def test_normalize_does_not_alias_float32_input():
+    x = np.ones((1, 5, 2, 2), dtype=np.float32)
+    out = normalize(x, {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5})
+    assert not np.shares_memory(x, out)
+    out += 1
+    assert np.all(x == 1)
+
+
+@pytest.mark.parametrize('norm, match', [
+    ({'kind': 'log', 'offset': [0] * 5, 'scale': [1] * 5}, 'kind'),
+    ({'kind': 'affine', 'offset': [0] * 4, 'scale': [1] * 5}, 'band offsets'),
+    ({'kind': 'affine', 'offset': [0] * 5, 'scale': [1, 1, 0, 1, 1]}, 'positive'),
+    ({'kind': 'affine'}, 'keys'),
+])
+def test_normalize_errors(norm, match):
+    with pytest.raises(ValueError, match=match):
+        normalize(np.zeros((1, 5, 2, 2)), norm)

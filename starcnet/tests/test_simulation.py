@@ -1,0 +1,178 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Tests of the synthetic LEGUS-like data."""
+
+import numpy as np
+import pytest
+from astropy.stats import sigma_clipped_stats
+from astropy.table import QTable
+from photutils.detection import DAOStarFinder
+
+from starcnet import simulation
+from starcnet.simulation import (BANDS, concentration_index, load_psfs,
+                                 make_scene, mag_to_flux, simulate_candidates,
+                                 simulate_cutouts)
+
+
+@pytest.fixture(scope='module')
+def sample():
+    """60 cutouts of each class (module-scoped: about half a second)."""
+    return simulate_candidates(60, seed=11)
+
+
+def _background(cutouts):
+    flat = cutouts.reshape(*cutouts.shape[:-2], -1)
+    return np.median(flat, axis=-1)
+
+
+def test_psfs():
+    psfs = load_psfs()
+    assert tuple(psfs) == BANDS
+    for psf in psfs.values():
+        assert psf.shape == (41, 41)
+        assert np.isclose(psf.sum(), 1.0)
+        assert np.unravel_index(np.argmax(psf), psf.shape) == (20, 20)
+    # a copy: callers cannot damage the cached PSFs
+    psfs['F555W'][:] = 0
+    assert load_psfs()['F555W'].sum() == pytest.approx(1.0)
+
+
+def test_zeropoint():
+    assert mag_to_flux(25.81, 'F555W') == pytest.approx(1.0)
+    assert mag_to_flux(20.81, 'F555W') == pytest.approx(100.0)
+
+
+def test_class_photometry():
+    table = simulation.load_class_photometry()
+    assert set(table['class']) == {1, 2, 3, 4}
+    assert 1000 < len(table) < 5000
+    good = table['mag_F555W'] < 60
+    assert np.all(good)
+    assert 18 < np.median(table['mag_F555W']) < 25
+
+
+def test_shapes_and_dtype(sample):
+    cutouts, labels = sample
+    assert cutouts.shape == (240, 5, 32, 32)
+    assert cutouts.dtype == np.float32
+    assert np.all(np.isfinite(cutouts))
+    assert labels.dtype.kind == 'i'
+    assert np.array_equal(np.bincount(labels), [0, 60, 60, 60, 60])
+
+
+def test_simulate_cutouts_keeps_order():
+    labels = np.array([4, 1, 3, 2, 1])
+    cutouts, out = simulate_cutouts(labels, seed=3)
+    assert cutouts.shape == (5, 5, 32, 32)
+    assert np.array_equal(out, labels)
+
+
+def test_units(sample):
+    cutouts, _ = sample
+    bg = _background(cutouts)
+    median_bg = np.median(bg, axis=0)
+    # sky + diffuse light of order 0.01-0.5 e-/s, redder bands brighter
+    assert 0.02 < median_bg[BANDS.index('F555W')] < 0.5
+    assert 0.001 < median_bg[BANDS.index('F275W')] < 0.1
+    assert median_bg[BANDS.index('F814W')] > median_bg[BANDS.index('F275W')]
+    # candidates are bright, well above the background, in F555W
+    v = cutouts[:, BANDS.index('F555W')]
+    peak = v[:, 13:19, 13:19].max(axis=(1, 2)) - bg[:, BANDS.index('F555W')]
+    noise = 1.4826 * np.median(np.abs(v - bg[:, 3, None, None]), axis=(1, 2))
+    assert np.median(peak / noise) > 10
+
+
+def test_centred(sample):
+    cutouts, labels = sample
+    v = cutouts[labels == 1, BANDS.index('F555W')]
+    v = v - _background(v)[:, None, None]
+    box = np.clip(v[:, 12:20, 12:20], 0, None)
+    yy, xx = np.mgrid[12:20, 12:20]
+    xc = (box * xx).sum((1, 2)) / box.sum((1, 2))
+    yc = (box * yy).sum((1, 2)) / box.sum((1, 2))
+    # the source centre is at (15 + fx, 15 + fy), fx, fy uniform in [0, 1)
+    assert 15.2 < np.median(xc) < 15.8
+    assert 15.2 < np.median(yc) < 15.8
+
+
+def test_class1_more_concentrated_than_class3(sample):
+    cutouts, labels = sample
+    v = cutouts[:, BANDS.index('F555W')]
+    v = v - _background(v)[:, None, None]
+    ci = concentration_index(v, 15.5, 15.5)
+    ci1 = np.nanmedian(ci[labels == 1])
+    ci3 = np.nanmedian(ci[labels == 3])
+    assert ci3 > ci1 + 0.1
+    # and class 1 is more extended than a point source
+    assert ci1 > simulation._ci_table()[0]
+
+
+def test_concentration_index_point_source():
+    psf = np.zeros((21, 21))
+    psf[10, 10] = 1.0
+    assert concentration_index(psf, 10, 10) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(concentration_index(np.zeros((21, 21)), 10, 10))
+
+
+def test_reproducible():
+    a, la = simulate_candidates(3, seed=5)
+    b, lb = simulate_candidates(3, seed=5)
+    c, _ = simulate_candidates(3, seed=6)
+    assert np.array_equal(a, b)
+    assert np.array_equal(la, lb)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize('labels', [[0, 1], [1, 5], [1.0, 2.0], [[1, 2]]])
+def test_bad_labels(labels):
+    with pytest.raises(ValueError, match='labels'):
+        simulate_cutouts(np.array(labels))
+
+
+def test_bad_size():
+    with pytest.raises(ValueError, match='32x32'):
+        simulate_cutouts([1], size=64)
+
+
+@pytest.fixture(scope='module')
+def scene():
+    return make_scene(seed=7)
+
+
+def test_scene(scene):
+    images, truth = scene
+    assert tuple(images) == BANDS
+    for image in images.values():
+        assert image.shape == (512, 512)
+        assert image.dtype == np.float32
+        assert np.all(np.isfinite(image))
+    assert isinstance(truth, QTable)
+    assert len(truth) == 150
+    assert set(truth.colnames) >= {'x', 'y', 'true_class'}
+    assert set(np.unique(truth['true_class'])) <= {1, 2, 3, 4}
+    assert np.all((truth['x'] >= 20) & (truth['x'] <= 491))
+    assert np.all((truth['y'] >= 20) & (truth['y'] <= 491))
+    x, y = np.asarray(truth['x']), np.asarray(truth['y'])
+    d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
+    d[np.diag_indices_from(d)] = np.inf
+    assert d.min() >= 12.0
+
+
+def test_scene_detection(scene):
+    images, truth = scene
+    data = images['F555W']
+    _, median, std = sigma_clipped_stats(data, sigma=3.0)
+    sources = DAOStarFinder(fwhm=2.5, threshold=5 * std)(data - median)
+    x, y = np.asarray(sources['x_centroid']), np.asarray(sources['y_centroid'])
+    d = np.hypot(np.asarray(truth['x'])[:, None] - x[None],
+                 np.asarray(truth['y'])[:, None] - y[None]).min(axis=1)
+    assert np.mean(d < 2.0) > 0.7
+    compact = np.asarray(truth['true_class']) == 1
+    assert np.mean(d[compact] < 2.0) > 0.85
+
+
+def test_scene_reproducible():
+    a, ta = make_scene((128, 160), 10, n_field_stars=20, seed=1)
+    b, tb = make_scene((128, 160), 10, n_field_stars=20, seed=1)
+    assert a['F555W'].shape == (128, 160)
+    assert all(np.array_equal(a[band], b[band]) for band in BANDS)
+    assert np.array_equal(ta['x'], tb['x'])

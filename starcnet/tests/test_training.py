@@ -1,0 +1,126 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Tests of the training helpers and the bundled model."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from astropy.utils.data import get_pkg_data_path
+
+from starcnet.models.network import StarcNet
+from starcnet.cutouts import normalize
+from starcnet.training import class_weights, dihedral_augment, train_model
+
+def _dihedral(image):
+    out = []
+    for flipped in (image, image[..., ::-1]):
+        for k in range(4):
+            out.append(np.rot90(flipped, k, axes=(-2, -1)))
+    return out
+
+
+def test_dihedral_augment():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(64, 5, 8, 8)).astype(np.float32))
+    original = x.clone()
+    out = dihedral_augment(x, torch.Generator().manual_seed(1))
+    assert torch.equal(x, original)          # input untouched
+    assert out.shape == x.shape
+    seen = set()
+    for a, b in zip(x.numpy(), out.numpy()):
+        # same set of pixel values, per band
+        assert np.array_equal(np.sort(a.reshape(5, -1)), np.sort(b.reshape(5, -1)))
+        # and exactly one of the 8 rotations/flips of the whole cutout
+        matches = [k for k, d in enumerate(_dihedral(a)) if np.array_equal(d, b)]
+        assert matches
+        seen.add(matches[0])
+    assert len(seen) == 8
+
+
+def test_class_weights():
+    w = class_weights([1, 1, 1, 2, 4, 4])
+    assert w.dtype == np.float32
+    assert w[2] == 0
+    assert w[1] == pytest.approx(3 * w[0])
+    assert w[3] == pytest.approx(1.5 * w[0])
+    assert w[[0, 1, 3]].mean() == pytest.approx(1.0)
+
+
+def _easy_data(n, seed):
+    """Class 1: a bright central blob; class 4: noise only."""
+    rng = np.random.default_rng(seed)
+    labels = np.where(np.arange(n) % 2 == 0, 1, 4)
+    x = rng.normal(0, 1, (n, 5, 32, 32)).astype(np.float32)
+    yy, xx = np.mgrid[0:32, 0:32]
+    blob = 8 * np.exp(-((xx - 15.5) ** 2 + (yy - 15.5) ** 2) / 4.0)
+    x[labels == 1] += blob.astype(np.float32)
+    return x, labels
+
+
+def test_train_model_learns():
+    torch.set_num_threads(1)
+    x, labels = _easy_data(192, 0)
+    norm = {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5}
+    module, history = train_model(x, labels, width=8, normalization=norm,
+                                  epochs=3, batch_size=16, learning_rate=3e-3,
+                                  weight_decay=1e-4, val_fraction=0.25, seed=1)
+    assert isinstance(module, StarcNet)
+    assert not module.training
+    assert module.config['width'] == 8
+    assert history['n_train'] == 144 and history['n_val'] == 48
+    assert len(history['train_loss']) == 3
+    assert history['train_loss'][-1] < history['train_loss'][0]
+    assert history['best_val_accuracy'] > 0.75
+    assert history['best_epoch'] in (1, 2, 3)
+    xt, lt = _easy_data(64, 99)
+    with torch.no_grad():
+        pred = module(torch.from_numpy(normalize(xt, norm))).argmax(1).numpy() + 1
+    assert np.mean(pred == lt) > 0.75
+
+
+def test_train_model_reproducible():
+    torch.set_num_threads(1)
+    x, labels = _easy_data(48, 3)
+    norm = {'kind': 'asinh', 'offset': [0] * 5, 'scale': [1] * 5}
+    kwargs = dict(width=8, normalization=norm, epochs=1, batch_size=16,
+                  learning_rate=1e-3, weight_decay=0.0, val_fraction=0.25, seed=5)
+    a, ha = train_model(x, labels, **kwargs)
+    b, hb = train_model(x, labels, **kwargs)
+    assert ha['train_loss'] == hb['train_loss']
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key])
+
+
+def test_train_model_errors():
+    norm = {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5}
+    with pytest.raises(ValueError, match='classes 1-4'):
+        train_model(np.zeros((2, 5, 32, 32)), [0, 1], normalization=norm)
+    with pytest.raises(ValueError, match='one label each'):
+        train_model(np.zeros((2, 5, 32, 32)), [1], normalization=norm)
+    with pytest.raises(ValueError, match='val_fraction'):
+        train_model(np.zeros((2, 5, 32, 32)), [1, 2], normalization=norm,
+                    val_fraction=1.0)
+
+
+BUNDLED = get_pkg_data_path('data', 'sim-small-v1.safetensors', package='starcnet')
+
+
+@pytest.mark.skipif(not os.path.exists(BUNDLED),
+                    reason='bundled model not built yet')
+def test_bundled_model():
+    from starcnet.models.registry import load_model
+    from starcnet.simulation import BANDS, simulate_candidates
+
+    module, info = load_model('sim-small-v1')
+    assert isinstance(module, StarcNet)
+    assert module.config['width'] == 16
+    assert sum(p.numel() for p in module.parameters()) == 241588
+    assert list(info.bands) == list(BANDS)
+    assert info.normalization['kind'] == 'asinh'
+    # better than chance on fresh simulated candidates
+    x, labels = simulate_candidates(25, seed=123)
+    with torch.no_grad():
+        logits = module(torch.from_numpy(normalize(x, info.normalization)))
+    pred = logits.argmax(1).numpy() + 1
+    assert np.mean(pred == labels) > 0.4
