@@ -261,8 +261,7 @@ class StarClusterClassifier:
         band_map = image.match_bands(self.bands)
         table, x, y = _positions(sources, image.wcs)
 
-        arrays = [image[band].data for band in band_map.values()]
-        masks = [image[band].mask for band in band_map.values()]
+        arrays, masks, scales = image.band_arrays(band_map.values())
         n = len(x)
         logits = np.zeros((n, len(self.class_names)), dtype=np.float32)
         flags = np.zeros(n, dtype=np.int16)
@@ -273,6 +272,8 @@ class StarClusterClassifier:
             cutouts, flags[part] = extract_cutouts(
                 arrays, x[part], y[part], masks=masks,
                 max_bad_fraction=self.max_bad_fraction)
+            # to e-/s here, batch by batch, so memory-mapped bands stay on disk
+            cutouts *= scales[None, :, None, None]
             ok = (flags[part] & CutoutFlag.UNCLASSIFIED) == 0
             if ok.any():
                 logits[np.flatnonzero(ok) + start] = self.predict_logits(cutouts[ok])
@@ -305,6 +306,9 @@ class StarClusterClassifier:
         if image.wcs is not None and 'sky_centroid' not in table.colnames:
             table['sky_centroid'] = image.wcs.pixel_to_world(x, y)
         table.meta['starcnet'] = self._meta(band_map)
+        table.meta['starcnet']['pixel_units'] = {
+            band: image[used].meta.get('unit_note', 'electrons per second')
+            for band, used in band_map.items()}
         return table
 
     def _meta(self, band_map):

@@ -4,6 +4,7 @@ Multi-band images on one pixel grid.
 """
 
 import os
+import re
 import warnings
 from collections.abc import Mapping
 
@@ -28,11 +29,58 @@ BAND_EQUIVALENTS = {'F438W': ('F435W',), 'F435W': ('F438W',),
 _ELECTRON_RATE = u.electron / u.s
 
 # BUNIT spellings of HST pipelines that astropy's unit parser does not
-# read as meant ('/S' would be siemens).
+# read as meant ('/S' would be siemens, 'COUNTS' is not a unit name).
 _HST_UNITS = {'ELECTRONS/S': _ELECTRON_RATE, 'ELECTRONS/SEC': _ELECTRON_RATE,
               'ELECTRON/S': _ELECTRON_RATE, 'E-/S': _ELECTRON_RATE,
-              'ELECTRONS': u.electron, 'COUNTS/S': u.count / u.s,
-              'COUNTS': u.count}
+              'E/S': _ELECTRON_RATE, 'ELECTRONS': u.electron,
+              'ELECTRON': u.electron, 'E-': u.electron,
+              'COUNTS/S': u.count / u.s, 'COUNTS/SEC': u.count / u.s,
+              'COUNT/S': u.count / u.s, 'CPS': u.count / u.s,
+              'COUNTS': u.count, 'DN/S': u.adu / u.s, 'DN': u.adu,
+              'ADU/S': u.adu / u.s, 'ADU': u.adu}
+
+# Names of the auxiliary planes that HST and other pipelines write next
+# to the science image (errors, data quality, drizzle weight and context,
+# exposure maps, IR sampling, distortion tables, headerlets).
+_AUX_EXTNAMES = frozenset({
+    'ERR', 'ERROR', 'ERRORS', 'DQ', 'WHT', 'WEIGHT', 'CTX', 'CON', 'CONTEXT',
+    'EXP', 'EXPOSURE', 'VAR', 'VARIANCE', 'IVM', 'RMS', 'SIGMA', 'UNC',
+    'UNCERT', 'MASK', 'SAMP', 'TIME', 'WCSDVARR', 'D2IMARR', 'HDRLET'})
+
+# Pivot wavelengths (Angstrom) of the broad-, medium- and long-pass
+# imaging filters, from the WFC3 and ACS instrument handbooks, used to
+# name a band from PHOTPLAM when the header has no filter keyword.
+_PIVOT_WAVELENGTHS = {
+    ('WFC3', 'UVIS'): {
+        'F218W': 2228, 'F225W': 2372, 'F275W': 2710, 'F300X': 2821,
+        'F336W': 3355, 'F390M': 3897, 'F390W': 3924, 'F410M': 4109,
+        'F438W': 4326, 'F467M': 4683, 'F475W': 4773, 'F475X': 4941,
+        'F547M': 5447, 'F555W': 5308, 'F606W': 5889, 'F621M': 6219,
+        'F625W': 6243, 'F689M': 6877, 'F763M': 7614, 'F775W': 7651,
+        'F814W': 8039, 'F845M': 8439, 'F850LP': 9176},
+    ('WFC3', 'IR'): {
+        'F098M': 9865, 'F105W': 10551, 'F110W': 11534, 'F125W': 12486,
+        'F127M': 12740, 'F139M': 13838, 'F140W': 13923, 'F153M': 15322,
+        'F160W': 15369},
+    ('ACS', 'WFC'): {
+        'F435W': 4330, 'F475W': 4747, 'F550M': 5581, 'F555W': 5361,
+        'F606W': 5922, 'F625W': 6312, 'F775W': 7693, 'F814W': 8046,
+        'F850LP': 9031},
+}
+
+#: Largest relative difference between PHOTPLAM and a filter's pivot
+#: wavelength for the filter to be recognised.
+_PIVOT_TOLERANCE = 0.02
+# Filters whose relative offsets from PHOTPLAM differ by less than this
+# are equally good matches.
+_PIVOT_TIE = 0.002
+
+# An HST imaging filter name: F555W, F850LP, F098M, FQ508N, F1042M.
+_FILTER_NAME = re.compile(r'^FQ?\d{3,4}[A-Z]{1,2}$')
+
+# A path with an extension suffix: 'file.fits[SCI]', 'file.fits[SCI,2]',
+# 'file.fits[1]'.
+_HDU_SUFFIX = re.compile(r'^(?P<path>.+)\[(?P<spec>[^\[\]]*)\]$')
 
 
 def _band_name(name):
@@ -42,77 +90,367 @@ def _band_name(name):
     return name.strip().upper()
 
 
+def _parse_hdu(hdu, where='hdu='):
+    """
+    Normalise an HDU choice: int, name, (name, ver), or a string
+    ``'1'``, ``'SCI'``, ``'SCI,2'``.
+    """
+    if hdu is None:
+        return None
+    if isinstance(hdu, (int, np.integer)) and not isinstance(hdu, bool):
+        return int(hdu)
+    if isinstance(hdu, str):
+        parts = [p.strip() for p in hdu.split(',')]
+        if len(parts) == 1 and parts[0].isdigit():
+            return int(parts[0])
+        if len(parts) == 1 and parts[0]:
+            return parts[0].upper()
+        if len(parts) == 2 and parts[0] and parts[1].isdigit():
+            return (parts[0].upper(), int(parts[1]))
+    elif (isinstance(hdu, tuple) and len(hdu) == 2 and isinstance(hdu[0], str)
+          and isinstance(hdu[1], (int, np.integer))):
+        return (hdu[0].strip().upper(), int(hdu[1]))
+    msg = (f'{where}: cannot understand the HDU {hdu!r}; give an index (1), '
+           "a name ('SCI') or a (name, version) pair (('SCI', 2))")
+    raise ValueError(msg)
+
+
+def _split_path(path):
+    """
+    Split ``'file.fits[SCI,2]'`` into the file name and the HDU
+    ``('SCI', 2)``; a path without a suffix (or an existing file whose
+    name ends in brackets) gives ``(path, None)``.
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        text = os.fsdecode(text)
+    match = _HDU_SUFFIX.match(text)
+    if match is None or os.path.exists(text):
+        return text, None
+    return match['path'], _parse_hdu(match['spec'], where=text)
+
+
+def _hdu_label(hdul, index):
+    hdu = hdul[index]
+    return f'{index} ({hdu.name},{hdu.ver})'
+
+
+def _is_2d_image(hdu):
+    return (hdu.is_image and hdu.header.get('NAXIS', 0) == 2
+            and all(hdu.header.get(f'NAXIS{i}', 0) > 0 for i in (1, 2)))
+
+
+def _choose_hdu(hdul, label, path):
+    """
+    The index of the HDU holding the image when none was asked for.
+    """
+    if _is_2d_image(hdul[0]):
+        return 0
+    images = [i for i, h in enumerate(hdul) if _is_2d_image(h)]
+    if len(images) == 1:
+        return images[0]
+    science = [i for i in images
+               if hdul[i].name.strip().upper() not in _AUX_EXTNAMES]
+    if len(science) == 1:
+        return science[0]
+    if not images:
+        msg = (f'{label}{path!r} has no 2-D image HDU (see its HDUs with '
+               'astropy.io.fits.info); give the extension with hdu=')
+        raise ValueError(msg)
+    shown = science or images
+    names = ', '.join(_hdu_label(hdul, i) for i in shown)
+    first = hdul[shown[-1]]
+    msg = (f'{label}{path!r} has several 2-D image HDUs: {names}; choose '
+           f"one with hdu= (an index such as hdu={shown[-1]}, a name, or a "
+           f"(name, version) pair such as hdu=('{first.name}', {first.ver})) "
+           f"or with a suffix on the file name: '{path}[{first.name},"
+           f"{first.ver}]' or '{path}[{shown[-1]}]'")
+    raise ValueError(msg)
+
+
+def _header_value(headers, key):
+    for header in headers:
+        value = header.get(key)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
+    return None
+
+
+def _filter_from_keywords(headers):
+    """
+    The filter named by FILTER (WFC3), FILTER1/FILTER2 (ACS) or
+    FILTNAM1/FILTNAM2 (WFPC2), or None; and what was found.
+    """
+    found = []
+    for keys in (('FILTER',), ('FILTER1', 'FILTER2'), ('FILTNAM1', 'FILTNAM2')):
+        values = [(k, _header_value(headers, k)) for k in keys]
+        values = [(k, str(v).strip().upper()) for k, v in values if v is not None]
+        if not values:
+            continue
+        found += [f'{k} = {v!r}' for k, v in values]
+        names = {v for _, v in values
+                 if not v.startswith('CLEAR') and _FILTER_NAME.match(v)}
+        if len(names) == 1:
+            return names.pop(), found
+        if len(names) > 1:
+            msg = (f'{", ".join(found)} name several filters '
+                   f'({", ".join(sorted(names))})')
+            raise ValueError(msg)
+    return None, found
+
+
+def _filter_from_photplam(headers):
+    """
+    The filter whose pivot wavelength is nearest PHOTPLAM (within
+    `_PIVOT_TOLERANCE`), or None; and why not.
+    """
+    value = _header_value(headers, 'PHOTPLAM')
+    try:
+        pivot = float(value)
+    except (TypeError, ValueError):
+        return None, 'no usable PHOTPLAM'
+    if not np.isfinite(pivot) or pivot <= 0:
+        return None, f'PHOTPLAM = {value!r} is not a wavelength'
+    instrument = str(_header_value(headers, 'INSTRUME') or '').strip().upper()
+    detector = str(_header_value(headers, 'DETECTOR') or '').strip().upper()
+    key = (instrument, detector)
+    tables = ({key: _PIVOT_WAVELENGTHS[key]} if key in _PIVOT_WAVELENGTHS
+              else _PIVOT_WAVELENGTHS)
+    close = []
+    for (inst, det), table in tables.items():
+        for name, wave in table.items():
+            offset = abs(wave - pivot) / wave
+            if offset <= _PIVOT_TOLERANCE:
+                close.append((offset, name, f'{inst}/{det}'))
+    close.sort()
+    if not close:
+        where = '/'.join(key) if key in _PIVOT_WAVELENGTHS else 'WFC3 or ACS'
+        return None, (f'PHOTPLAM = {pivot:g} A is within '
+                      f'{_PIVOT_TOLERANCE:.0%} of no {where} filter')
+    # Filters whose pivots are as near as the nearest one (F435W on ACS
+    # and F438W on WFC3 differ by 0.1%) cannot be told apart.
+    best = close[0][0]
+    tied = [(n, i) for offset, n, i in close
+            if offset - best < _PIVOT_TIE and n != close[0][1]]
+    if tied:
+        listing = ', '.join(f'{n} ({i})' for n, i in [close[0][1:], *tied])
+        hint = ('INSTRUME/DETECTOR do not say which' if key not in _PIVOT_WAVELENGTHS
+                else 'their pivot wavelengths are too close')
+        return None, f'PHOTPLAM = {pivot:g} A matches {listing} and {hint}'
+    return close[0][1], None
+
+
+def _header_band(headers, path):
+    """
+    The band name of a file from its headers, with a note on how it
+    was found.
+    """
+    try:
+        name, found = _filter_from_keywords(headers)
+    except ValueError as exc:
+        msg = (f'{path!r}: cannot tell the band: {exc}; give the files as a '
+               "dict of band name to file, e.g. {'F555W': path, ...}")
+        raise ValueError(msg) from None
+    if name is not None:
+        return name, f'band {name} from {", ".join(found)}'
+    name, why = _filter_from_photplam(headers)
+    if name is not None:
+        pivot = float(_header_value(headers, 'PHOTPLAM'))
+        return name, f'band {name} from PHOTPLAM = {pivot:g} A'
+    keywords = (f'{", ".join(found)} (not an HST imaging filter)' if found
+                else 'no FILTER/FILTER1/FILTER2 keyword')
+    msg = (f'{path!r}: cannot tell the band: {keywords}, and {why}; give the '
+           'files as a dict of band name to '
+           "file, e.g. {'F555W': path, ...}")
+    raise ValueError(msg)
+
+
 def _read_fits_band(band, path, hdu, memmap):
     """
     Read one band from a FITS file: data (memory-mapped where
-    possible), WCS and unit.
+    possible), WCS, unit and header facts.
+
+    ``band`` may be None (the band is then found from the header, see
+    `_header_band`); ``path`` may carry an HDU suffix ``[SCI,2]``, which
+    takes precedence over ``hdu``.
     """
-    path = os.fspath(path)
+    path, suffix_hdu = _split_path(path)
+    hdu = suffix_hdu if suffix_hdu is not None else _parse_hdu(hdu)
+    label = '' if band is None else f'band {band}: '
     if not os.path.exists(path):
-        msg = f'band {band}: FITS file {path!r} does not exist'
+        msg = f'{label}FITS file {path!r} does not exist'
         raise FileNotFoundError(msg)
     try:
         with fits.open(path, memmap=memmap, lazy_load_hdus=False) as hdul:
             if hdu is None:
-                images = [i for i, h in enumerate(hdul)
-                          if h.is_image and h.header.get('NAXIS', 0) == 2]
-                if not images:
-                    msg = (f'band {band}: {path!r} has no 2-D image HDU; '
-                           'give the extension with hdu=')
-                    raise ValueError(msg)
-                if len(images) > 1 and images[0] != 0:
-                    names = [f'{i} ({hdul[i].name})' for i in images]
-                    msg = (f'band {band}: {path!r} has several 2-D image '
-                           f'HDUs: {", ".join(names)}; choose one with hdu=')
-                    raise ValueError(msg)
-                hdu = images[0]
+                index = _choose_hdu(hdul, label, path)
+            else:
+                try:
+                    index = hdul.index_of(hdu)
+                    hdul[index]
+                except (KeyError, IndexError):
+                    names = ', '.join(_hdu_label(hdul, i) for i in range(len(hdul)))
+                    msg = f'{label}{path!r} has no HDU {hdu!r}; it has {names}'
+                    raise ValueError(msg) from None
+            selected = hdul[index]
+            where = f'{path}[{index}]'
+            if not selected.is_image:
+                msg = (f'{label}HDU {_hdu_label(hdul, index)} of {path!r} '
+                       'is not an image')
+                raise ValueError(msg)
             try:
-                selected = hdul[hdu]
-            except (KeyError, IndexError):
-                msg = f'band {band}: {path!r} has no HDU {hdu!r}'
-                raise ValueError(msg) from None
-            data = selected.data
+                data = selected.data
+            except ValueError as exc:
+                # Scaled integers (BSCALE/BZERO/BLANK) cannot be
+                # memory-mapped; read them into memory instead.
+                if not memmap or 'memory-mapped' not in str(exc):
+                    raise
+                with fits.open(path, memmap=False) as plain:
+                    data = plain[index].data
             header = selected.header.copy()
+            headers = (header,) if index == 0 else (header, hdul[0].header)
+            if data is None or data.ndim != 2:
+                msg = (f'{label}HDU {_hdu_label(hdul, index)} of {path!r} '
+                       'holds no 2-D image (shape '
+                       f'{None if data is None else data.shape})')
+                raise ValueError(msg)
+            if band is None:
+                band, band_note = _header_band(headers, where)
+            else:
+                band_note = f'band {band} as given'
+            meta = {'path': path, 'hdu': index, 'extname': selected.name,
+                    'extver': selected.ver, 'band_note': band_note,
+                    'compressed': isinstance(selected, fits.CompImageHDU),
+                    'header': header}
+            for key in ('EXPTIME', 'GAIN', 'ATODGAIN'):
+                value = _header_value(headers, key)
+                if value is not None:
+                    meta[key.lower()] = value
+            wcs = _header_wcs(header, hdul, f'band {band} ({where})')
     except (OSError, TypeError) as exc:
-        msg = f'band {band}: cannot read {path!r} as FITS ({exc})'
+        msg = f'{label}cannot read {path!r} as FITS ({exc})'
         raise OSError(msg) from exc
-    if data is None or data.ndim != 2:
-        msg = (f'band {band}: HDU {hdu!r} of {path!r} holds no 2-D image '
-               f'(shape {None if data is None else data.shape})')
-        raise ValueError(msg)
+    unit, meta['scale'], meta['unit_note'] = _parse_unit(
+        band, _header_value(headers, 'BUNIT'), where, meta)
+    return band, NDData(data, wcs=wcs, unit=unit, meta=meta, copy=False)
+
+
+def _header_wcs(header, hdul, where):
+    if not header.get('CTYPE1'):
+        return None
     with warnings.catch_warnings():
         # Drizzled headers often carry non-standard keywords that astropy
         # comments on; the WCS itself is what matters here.
         warnings.simplefilter('ignore', fits.verify.VerifyWarning)
         warnings.filterwarnings('ignore', module='astropy.wcs')
-        wcs = WCS(header) if header.get('CTYPE1') else None
-    unit = header.get('BUNIT')
-    return NDData(data, wcs=wcs, unit=_parse_unit(band, unit, path),
-                  meta={'path': path, 'hdu': hdu, 'header': header})
+        try:
+            # The file is needed for HST lookup-table distortions
+            # (D2IMARR / WCSDVARR extensions of _flt / _flc files).
+            return WCS(header, fobj=hdul)
+        except (ValueError, KeyError, MemoryError) as exc:
+            msg = (f'{where}: cannot read the WCS of the header ({exc}); fix '
+                   'the header, or read the data yourself and pass arrays')
+            raise ValueError(msg) from exc
 
 
-def _parse_unit(band, unit, where):
+def _lookup(meta, key):
     """
-    Check that a band is in electrons per second (or has no unit).
+    A header fact from an NDData meta: our own lower-case key, an
+    upper-case FITS keyword (CCDData.read puts the header there) or
+    meta['header'].
     """
-    if unit is None or (isinstance(unit, str) and not unit.strip()):
+    for source in (meta, meta.get('header') or {}):
+        for k in (key.lower(), key.upper()):
+            try:
+                value = source[k]
+            except (KeyError, TypeError, IndexError):
+                continue
+            if value is not None:
+                return value
+    return None
+
+
+def _positive(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
         return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
+def _parse_unit(band, unit, where, meta=None):
+    """
+    Check a band's pixel unit and find the factor that turns its pixels
+    into electrons per second.
+
+    Returns ``(unit, scale, note)``: ``unit`` as an astropy unit or None,
+    ``scale`` the factor to multiply the pixels with, ``note`` a
+    sentence saying what was done.
+    """
+    meta = {} if meta is None else meta
+    if unit is None or (isinstance(unit, str) and not unit.strip()):
+        return None, 1.0, 'no unit: taken as electrons per second'
+    original = unit
     try:
         if isinstance(unit, str):
             text = unit.strip()
             unit = _HST_UNITS.get(text.upper().replace(' ', ''))
             if unit is None:
-                unit = u.Unit(text, parse_strict='raise')
+                try:
+                    unit = u.Unit(text, parse_strict='raise')
+                except ValueError:
+                    # FITS spellings such as 'erg/s/cm2/Angstrom'
+                    unit = u.Unit(text, format='fits', parse_strict='raise')
         unit = u.Unit(unit)
     except ValueError:
-        msg = f'band {band} ({where}): cannot parse the pixel unit {unit!r}'
+        msg = (f'band {band} ({where}): cannot parse the pixel unit '
+               f'{original!r}; starcnet models take electrons per second '
+               '(e-/s): fix BUNIT, or convert the image to e-/s and pass it '
+               'as an array or NDData')
         raise ValueError(msg) from None
-    if unit != u.dimensionless_unscaled and not unit.is_equivalent(_ELECTRON_RATE):
-        msg = (f'band {band} ({where}): pixels are in {unit}, but starcnet '
-               'models take electrons per second (e-/s); divide counts or '
-               'electrons by the exposure time first')
-        raise ValueError(msg)
-    return unit
+    if unit == u.dimensionless_unscaled:
+        return unit, 1.0, 'dimensionless: taken as electrons per second'
+    head = (f'band {band} ({where}): pixels are in {unit}, but starcnet '
+            'models take electrons per second (e-/s)')
+    if unit.is_equivalent(_ELECTRON_RATE):
+        scale = float(unit.to(_ELECTRON_RATE))
+        note = 'electrons per second' if scale == 1 else f'{unit} times {scale:g}'
+        return unit, scale, note
+    exptime = _positive(_lookup(meta, 'EXPTIME'))
+    if unit.is_equivalent(u.electron):
+        if exptime is None:
+            msg = (f'{head}; the header has no positive EXPTIME to divide '
+                   'by: divide by the exposure time first, or set EXPTIME '
+                   "(e.g. NDData meta={'EXPTIME': seconds})")
+            raise ValueError(msg)
+        scale = float(unit.to(u.electron)) / exptime
+        return unit, scale, (f'{unit} divided by EXPTIME = {exptime:g} s to '
+                             'give e-/s (applied to each cutout)')
+    dn = next((d for d in (u.count, u.adu)
+               if unit.is_equivalent(d) or unit.is_equivalent(d / u.s)), None)
+    if dn is not None:
+        gain = _positive(_lookup(meta, 'GAIN')) or _positive(_lookup(meta, 'ATODGAIN'))
+        per_second = unit.is_equivalent(dn / u.s)
+        missing = [k for k, v in (('GAIN or ATODGAIN', gain),
+                                  ('EXPTIME', exptime if not per_second else 1))
+                   if v is None]
+        if missing:
+            msg = (f'{head}; converting {dn} needs the detector gain (e-/{dn}) '
+                   f'{"" if per_second else "and the exposure time "}but the '
+                   f'header has no positive {" or ".join(missing)}: multiply '
+                   f'by the gain{"" if per_second else " and divide by EXPTIME"}'
+                   ' first, or give the band as NDData with unit e-/s')
+            raise ValueError(msg)
+        if per_second:
+            scale = float(unit.to(dn / u.s)) * gain
+            return unit, scale, f'{unit} times gain {gain:g} e-/{dn} to give e-/s'
+        scale = float(unit.to(dn)) * gain / exptime
+        return unit, scale, (f'{unit} times gain {gain:g} e-/{dn} divided by '
+                             f'EXPTIME = {exptime:g} s to give e-/s')
+    msg = (f'{head}, and {unit} cannot be turned into e-/s here; convert the '
+           'image to e-/s first (for HST flux densities: divide by PHOTFLAM) '
+           'and pass it as an array or NDData')
+    raise ValueError(msg)
 
 
 def _same_grid(wcs_a, wcs_b, shape):
@@ -126,6 +464,68 @@ def _same_grid(wcs_a, wcs_b, shape):
     sky = wcs_a.pixel_to_world(xs, ys)
     xb, yb = wcs_b.world_to_pixel(sky)
     return bool(np.all(np.hypot(xb - xs, yb - ys) < 0.01))
+
+
+def _align(bands, wcs):
+    """
+    Resample every band onto the grid of the first band (or ``wcs``)
+    with `reproject.reproject_interp`; bands already on that grid are
+    kept as they are.
+    """
+    try:
+        from reproject import reproject_interp
+    except ImportError:
+        msg = ('align=True resamples the bands with the reproject package, '
+               'which is not installed: pip install reproject')
+        raise ImportError(msg) from None
+    from astropy.wcs.utils import proj_plane_pixel_area
+
+    names = list(bands)
+    no_wcs = [n for n in names
+              if not getattr(bands[n].wcs, 'has_celestial', False)]
+    if no_wcs:
+        msg = (f'align=True needs a celestial WCS in every band; '
+               f'{", ".join(no_wcs)} {"has" if len(no_wcs) == 1 else "have"} '
+               'none')
+        raise ValueError(msg)
+    ref_name = names[0] if wcs is None else 'wcs='
+    target = bands[names[0]].wcs if wcs is None else wcs
+    shape = bands[names[0]].data.shape
+    target_area = proj_plane_pixel_area(target.celestial)
+    out = {}
+    for name, nd in bands.items():
+        if nd.data.shape == shape and (nd.wcs is target
+                                       or _same_grid(target, nd.wcs, shape)):
+            out[name] = nd
+            continue
+        source_wcs = nd.wcs.celestial
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', module='astropy.wcs')
+            # float32 input and output keep the memory to two float32
+            # copies of a band.
+            data = np.empty(shape, dtype=np.float32)
+            reproject_interp((np.asarray(nd.data, dtype=np.float32), source_wcs),
+                             target, shape_out=shape, output_array=data,
+                             return_footprint=False)
+            mask = None
+            if nd.mask is not None:
+                # Any output pixel that a masked input pixel contributes
+                # to is masked.
+                weight = reproject_interp(
+                    (np.asarray(nd.mask, dtype=np.float32), source_wcs), target,
+                    shape_out=shape, return_footprint=False)
+                mask = ~(weight == 0)
+        ratio = target_area / proj_plane_pixel_area(source_wcs)
+        # Pixel values are fluxes per pixel: scale by the pixel area.
+        if ratio != 1:
+            data *= np.float32(ratio)
+        meta = dict(nd.meta)
+        meta['align_note'] = (f'resampled onto the grid of {ref_name} with '
+                              'reproject_interp (bilinear), times the pixel '
+                              f'area ratio {ratio:.6g}')
+        out[name] = NDData(data, mask=mask, unit=nd.unit, wcs=target,
+                           meta=meta, copy=False)
+    return out
 
 
 class MultiBandImage(Mapping):
@@ -149,21 +549,32 @@ class MultiBandImage(Mapping):
     mask : array of bool, optional
         A mask shared by all bands (`True` = bad pixel), combined with
         each band's own mask.
+    align : bool, optional
+        Resample every band that is not on the grid of the first band
+        (or of ``wcs``) onto it, with `reproject.reproject_interp`
+        (optional dependency: ``pip install reproject``).  Default:
+        bands on different grids are an error.
 
     Raises
     ------
     ValueError
-        If the bands differ in shape or WCS, are not 2-D, or are not in
-        electrons per second.
+        If the bands differ in shape or WCS (without ``align=True``),
+        are not 2-D, or their pixels cannot be turned into electrons
+        per second.
 
     Notes
     -----
     Pixel values are expected in electrons per second, as in HST
-    drizzled ``_drc``/``_drz`` products and the LEGUS mosaics.  Data
-    are kept as given (memory-mapped arrays stay memory-mapped).
+    drizzled ``_drc``/``_drz`` products and the LEGUS mosaics.  Bands in
+    electrons (with an exposure time, ``EXPTIME``) or in counts / DN
+    (with a gain and exposure time) are kept as they are, with the
+    factor to e-/s in ``meta['scale']`` and a sentence in
+    ``meta['unit_note']``; `band_arrays` returns the factors and the
+    classifier applies them to each cutout.  Data are kept as given
+    (memory-mapped arrays stay memory-mapped).
     """
 
-    def __init__(self, bands, *, wcs=None, mask=None):
+    def __init__(self, bands, *, wcs=None, mask=None, align=False):
         if isinstance(bands, MultiBandImage):
             bands = dict(bands.items())
         if isinstance(bands, np.ndarray) and bands.ndim == 3:
@@ -189,13 +600,17 @@ class MultiBandImage(Mapping):
             msg = f'band names repeat: {names}'
             raise ValueError(msg)
 
-        self._bands = {}
-        for name, value in items:
-            self._bands[name] = self._as_nddata(name, value, mask)
+        bands = {name: self._as_nddata(name, value) for name, value in items}
+        if align:
+            bands = _align(bands, wcs)
+        if mask is not None:
+            bands = {name: self._with_mask(name, nd, mask)
+                     for name, nd in bands.items()}
+        self._bands = bands
         self._check_grid(wcs)
 
     @staticmethod
-    def _as_nddata(name, value, mask):
+    def _as_nddata(name, value):
         if isinstance(value, NDData):
             data, band_mask = value.data, value.mask
             unit, band_wcs, meta = value.unit, value.wcs, dict(value.meta)
@@ -215,14 +630,9 @@ class MultiBandImage(Mapping):
         if not np.issubdtype(data.dtype, np.number):
             msg = f'band {name}: image data must be numeric, got {data.dtype}'
             raise TypeError(msg)
-        unit = _parse_unit(name, unit, 'NDData unit')
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != data.shape:
-                msg = (f'the shared mask has shape {mask.shape}, but band '
-                       f'{name} has shape {data.shape}')
-                raise ValueError(msg)
-            band_mask = mask if band_mask is None else (np.asarray(band_mask) | mask)
+        where = (f'{meta["path"]}[{meta.get("hdu", 0)}]' if 'path' in meta
+                 else 'NDData unit')
+        unit, meta['scale'], meta['unit_note'] = _parse_unit(name, unit, where, meta)
         if band_mask is not None:
             band_mask = np.asarray(band_mask, dtype=bool)
             if band_mask.shape != data.shape:
@@ -232,13 +642,25 @@ class MultiBandImage(Mapping):
         return NDData(data, mask=band_mask, unit=unit, wcs=band_wcs, meta=meta,
                       copy=False)
 
+    @staticmethod
+    def _with_mask(name, nd, mask):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != nd.data.shape:
+            msg = (f'the shared mask has shape {mask.shape}, but band '
+                   f'{name} has shape {nd.data.shape}')
+            raise ValueError(msg)
+        band_mask = mask if nd.mask is None else (np.asarray(nd.mask) | mask)
+        return NDData(nd.data, mask=band_mask, unit=nd.unit, wcs=nd.wcs,
+                      meta=nd.meta, copy=False)
+
     def _check_grid(self, wcs):
         shapes = {name: nd.data.shape for name, nd in self._bands.items()}
         if len(set(shapes.values())) > 1:
             listing = ', '.join(f'{k} {v}' for k, v in shapes.items())
             msg = (f'bands have different shapes ({listing}); starcnet needs '
                    'all bands on one pixel grid: resample them onto a common '
-                   'grid first (e.g. with the reproject package)')
+                   'grid first, or pass align=True to resample them onto the '
+                   'grid of the first band (needs the reproject package)')
             raise ValueError(msg)
         self.shape = next(iter(shapes.values()))
         wcss = {name: nd.wcs for name, nd in self._bands.items()
@@ -255,29 +677,47 @@ class MultiBandImage(Mapping):
                     and not _same_grid(wcs, band_wcs, self.shape)):
                 msg = (f'band {name} is not on the pixel grid of {ref_name}: '
                        'their WCSs differ by more than 0.01 pixel; resample '
-                       'the bands onto one grid first (e.g. with the '
-                       'reproject package)')
+                       'the bands onto one grid first, or pass align=True to '
+                       'resample them onto the grid of the first band (needs '
+                       'the reproject package)')
                 raise ValueError(msg)
         self.wcs = wcs
 
     @classmethod
-    def read(cls, paths, *, hdu=None, memmap=True, mask=None):
+    def read(cls, paths, *, hdu=None, memmap=True, mask=None, align=False):
         """
         Read one FITS file per band.
 
         Parameters
         ----------
-        paths : dict
-            Band name (e.g. ``'F275W'``) to FITS file path.
-        hdu : int or str, optional
-            The HDU holding the image, in every file.  Default: the
-            primary HDU if it holds a 2-D image, else the only 2-D image
-            extension (an error if there are several).
+        paths : dict or list
+            Band name (e.g. ``'F275W'``) to FITS file path; or a list of
+            FITS files, whose bands are read from their headers
+            (``FILTER``; ``FILTER1``/``FILTER2`` for ACS, the one that is
+            not ``CLEAR``; else ``PHOTPLAM`` matched to the nearest
+            WFC3 or ACS filter within 2%).  A path may end in an HDU
+            suffix, ``'f555w_flc.fits[SCI,2]'``, ``'f.fits[SCI]'`` or
+            ``'f.fits[1]'``, which takes precedence over ``hdu``.
+        hdu : int, str or tuple, optional
+            The HDU holding the image, in every file: an index, an
+            ``EXTNAME`` or an ``(EXTNAME, EXTVER)`` pair.  Default: the
+            primary HDU if it holds a 2-D image (LEGUS, PHANGS-HST
+            mosaics), else the only 2-D image extension, or the only
+            one that is not an auxiliary plane (``ERR``, ``DQ``,
+            ``WHT``, ``CTX``, ...): the ``SCI`` extension of ``_drc``
+            and ``_flt`` files.  Several candidates (the two ``SCI``
+            chips of a ``_flc`` file) are an error naming them.
         memmap : bool, optional
             Memory-map the pixel data (default), so that only the pixels
-            around the sources are read.
+            around the sources are read.  Tile-compressed files
+            (``.fits.fz``) and scaled integers (``BSCALE``/``BZERO``)
+            are read into memory whatever this says.
         mask : array of bool, optional
-            A mask shared by all bands.
+            A mask shared by all bands (on the common grid).
+        align : bool, optional
+            Resample the bands onto the grid of the first one with the
+            reproject package (see `MultiBandImage`); this reads every
+            resampled band into memory.
 
         Returns
         -------
@@ -286,16 +726,59 @@ class MultiBandImage(Mapping):
         Raises
         ------
         FileNotFoundError, OSError, ValueError
-            If a file is missing, is not FITS, or has no unambiguous
-            2-D image.
+            If a file is missing, is not FITS, has no unambiguous 2-D
+            image, its band cannot be told or repeats another file's,
+            or its pixels cannot be turned into electrons per second.
         """
-        if not isinstance(paths, Mapping):
+        if isinstance(paths, Mapping):
+            bands = dict(_read_fits_band(_band_name(band), path, hdu, memmap)
+                         for band, path in paths.items())
+        elif (isinstance(paths, (list, tuple))
+              and all(isinstance(p, (str, bytes, os.PathLike)) for p in paths)):
+            if not paths:
+                msg = 'no FITS files given'
+                raise ValueError(msg)
+            bands, sources = {}, {}
+            for path in paths:
+                band, nd = _read_fits_band(None, path, hdu, memmap)
+                if band in bands:
+                    msg = (f'band {band} twice: in {sources[band]!r} and '
+                           f'{os.fspath(path)!r} ({bands[band].meta["band_note"]}; '
+                           f'{nd.meta["band_note"]}); give one file per band, '
+                           'or a dict of band name to file')
+                    raise ValueError(msg)
+                bands[band], sources[band] = nd, os.fspath(path)
+        else:
             msg = ('paths must be a dict of band name to FITS file, e.g. '
-                   "{'F275W': 'f275w_drc.fits', ...}")
+                   "{'F275W': 'f275w_drc.fits', ...}, or a list of FITS files "
+                   f'whose headers name their filters; got {type(paths).__name__}')
             raise TypeError(msg)
-        bands = {_band_name(band): _read_fits_band(band, path, hdu, memmap)
-                 for band, path in paths.items()}
-        return cls(bands, mask=mask)
+        return cls(bands, mask=mask, align=align)
+
+    def band_arrays(self, bands=None):
+        """
+        The pixel arrays, masks and e-/s factors of some bands.
+
+        Parameters
+        ----------
+        bands : sequence of str, optional
+            Band names, in the order wanted.  Default: all bands.
+
+        Returns
+        -------
+        arrays : list of 2-D arrays
+            The data as stored (memory-mapped arrays stay so).
+        masks : list of 2-D bool arrays or None
+        scales : `~numpy.ndarray`
+            float32, one per band: multiply a band's pixels by it to get
+            electrons per second (1 for bands already in e-/s; ``1 /
+            EXPTIME`` for bands in electrons).
+        """
+        names = self.bands if bands is None else [_band_name(b) for b in bands]
+        nds = [self[name] for name in names]
+        scales = np.array([nd.meta.get('scale', 1.0) for nd in nds],
+                          dtype=np.float32)
+        return [nd.data for nd in nds], [nd.mask for nd in nds], scales
 
     # Mapping interface
     def __getitem__(self, band):

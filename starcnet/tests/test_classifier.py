@@ -253,3 +253,18 @@ def test_outputs_never_overwritten_or_half_written(clf, scene, tmp_path):
         write_catalog(bad, target)
     assert not target.exists()
     assert sorted(os.listdir(tmp_path)) == ['cat.ecsv']
+
+
+def test_electrons_are_converted_to_rate(clf, scene):
+    from astropy import units as u
+
+    bands, sources = scene
+    electrons = MultiBandImage({b: NDData(d * 300, unit=u.electron, meta={'EXPTIME': 300})
+                                for b, d in bands.items()})
+    ref = clf(bands, sources)
+    cat = clf(electrons, sources)
+    np.testing.assert_allclose(cat['prob_class1'], ref['prob_class1'], rtol=1e-4, atol=1e-6)
+    assert 'EXPTIME' in cat.meta['starcnet']['pixel_units']['F555W']
+    # the same numbers taken as e-/s give another answer
+    wrong = clf({b: d * 300 for b, d in bands.items()}, sources)
+    assert np.abs(wrong['prob_class1'] - ref['prob_class1']).max() > 1e-3
