@@ -115,9 +115,12 @@ def _infer_width(state_dict, key):
     return 128
 
 
-def _describe(missing, unexpected, misshaped, source):
-    """The error message listing all problems of a state_dict."""
-    lines = [f'the {source} state_dict does not match the StarcNet network:']
+def _describe(missing, unexpected, misshaped, source=None, *, header=None):
+    """
+    The error message listing all problems of a state_dict; ``misshaped``
+    maps a key to its (got, expected) shapes.
+    """
+    lines = [header or f'the {source} state_dict does not match the StarcNet network:']
     if missing:
         lines.append(f'  missing keys: {", ".join(sorted(missing))}')
     if unexpected:

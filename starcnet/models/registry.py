@@ -54,7 +54,7 @@ import torch
 from astropy.utils import data as _astropy_data
 
 from .._io import atomic_write
-from .legacy import convert_published_state_dict
+from .legacy import _describe, convert_published_state_dict
 from .network import StarcNet
 
 __all__ = [
@@ -780,22 +780,15 @@ def import_model_file(name, path):
 def _check_state_dict(model, state_dict, source):
     """Raise a ValueError listing every key or shape mismatch."""
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    misshaped = sorted(
-        f'{key} (got {tuple(state_dict[key].shape)}, expected {expected[key]})'
-        for key in set(expected) & set(state_dict)
-        if tuple(state_dict[key].shape) != expected[key])
+    misshaped = {key: (tuple(state_dict[key].shape), expected[key])
+                 for key in set(expected) & set(state_dict)
+                 if tuple(state_dict[key].shape) != expected[key]}
+    missing = set(expected) - set(state_dict)
+    unexpected = set(state_dict) - set(expected)
     if missing or unexpected or misshaped:
         config = ', '.join(f'{key}={value!r}' for key, value in model.config.items())
-        lines = [f'the weights in {source} do not match StarcNet({config}):']
-        if missing:
-            lines.append(f'  missing keys: {", ".join(missing)}')
-        if unexpected:
-            lines.append(f'  unexpected keys: {", ".join(unexpected)}')
-        if misshaped:
-            lines.append(f'  mis-shaped keys: {", ".join(misshaped)}')
-        raise ValueError('\n'.join(lines))
+        header = f'the weights in {source} do not match StarcNet({config}):'
+        raise ValueError(_describe(missing, unexpected, misshaped, header=header))
 
 
 def _resolve(name_or_path):
