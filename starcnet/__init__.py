@@ -34,6 +34,7 @@ class Conf(_config.ConfigNamespace):
 
 conf = Conf()
 
+from .catalogs import read_legus, read_sextractor  # noqa: E402
 from .classifier import StarClusterClassifier  # noqa: E402
 from .cutouts import CutoutFlag  # noqa: E402
 from .detection import find_candidates  # noqa: E402
@@ -44,4 +45,4 @@ from .regions import catalog_to_regions, write_regions  # noqa: E402
 __all__ = ['conf', 'Conf', '__version__', 'StarClusterClassifier',
            'MultiBandImage', 'CutoutFlag', 'find_candidates',
            'catalog_to_regions', 'write_catalog', 'read_catalog',
-           'write_regions']
+           'write_regions', 'read_legus', 'read_sextractor']

@@ -1,0 +1,482 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Agreement between StarcNet classes and human (LEGUS) labels: accuracy,
+the paper's binary cluster / non-cluster accuracy, confusion matrices,
+per-class recall and precision, and matching of a classified catalog to
+a labelled one.
+
+Entries that are masked (not classified by StarcNet, not inspected by a
+human) or 0 (the LEGUS code for "not inspected") are left out of every
+metric; how many were left out is reported.
+"""
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import QTable, Table
+
+__all__ = ['LEGUS_CLASSES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
+           'confusion_table', 'accuracy', 'binary_accuracy',
+           'classification_report', 'match_catalogs']
+
+#: The four LEGUS classes.
+LEGUS_CLASSES = (1, 2, 3, 4)
+
+#: Classes counted as clusters in the binary split of Pérez et al.
+#: (2021): symmetric (1) and asymmetric (2) clusters, against
+#: associations (3) and non-clusters (4).
+CLUSTER_CLASSES = (1, 2)
+
+_CLASS_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
+                3: 'association', 4: 'non-cluster'}
+
+_POSITION_COLUMNS = (('x_centroid', 'y_centroid'), ('xcentroid', 'ycentroid'),
+                     ('x', 'y'))
+
+
+def _labels(values, name):
+    """
+    Integer labels and a mask of the entries to leave out.
+    """
+    if isinstance(values, u.Quantity):
+        values = values.value
+    mask = np.ma.getmaskarray(values)
+    data = np.ma.getdata(values)
+    data = np.asarray(data)
+    if data.ndim != 1:
+        data = data.reshape(-1)
+        mask = mask.reshape(-1)
+    if data.dtype.kind == 'f':
+        mask = mask | ~np.isfinite(data)
+        filled = np.where(mask, 0, data)
+        if np.any(filled != np.round(filled)):
+            msg = f'{name} must hold integer class labels, got non-integer values'
+            raise ValueError(msg)
+        data = filled
+    elif data.dtype.kind not in 'iu':
+        msg = f'{name} must hold integer class labels, got dtype {data.dtype}'
+        raise ValueError(msg)
+    data = data.astype(np.int64)
+    mask = mask | (data == 0)
+    return data, mask
+
+
+def valid_pairs(true, pred, classes=LEGUS_CLASSES):
+    """
+    The (human, predicted) pairs that count, and how many were left out.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        Human and predicted classes, same length; masked arrays,
+        `~astropy.table.MaskedColumn` and float arrays with NaN work.
+    classes : sequence of int, optional
+        The valid classes.
+
+    Returns
+    -------
+    true, pred : `~numpy.ndarray`
+        The pairs where neither is masked, NaN or 0 (LEGUS "not
+        inspected").
+    n_excluded : int
+        Number of pairs left out.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, or a label is neither left out nor one of
+        ``classes``.
+    """
+    t, tmask = _labels(true, 'true')
+    p, pmask = _labels(pred, 'pred')
+    if t.shape != p.shape:
+        msg = (f'true and pred must have the same length, got {t.size} and '
+               f'{p.size}; match the catalogs first (match_catalogs)')
+        raise ValueError(msg)
+    keep = ~(tmask | pmask)
+    classes = np.asarray(classes)
+    for name, values in (('true', t[keep]), ('pred', p[keep])):
+        bad = ~np.isin(values, classes)
+        if bad.any():
+            msg = (f'{name} has labels {sorted(set(values[bad].tolist()))} that '
+                   f'are not classes {classes.tolist()}; mask them, or set '
+                   'them to 0 (not inspected / not classified)')
+            raise ValueError(msg)
+    return t[keep], p[keep], int(keep.size - keep.sum())
+
+
+def confusion_matrix(true, pred, classes=LEGUS_CLASSES):
+    """
+    Confusion matrix of human against predicted classes.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        Human and predicted classes (see `valid_pairs` for what is left
+        out).
+    classes : sequence of int, optional
+        Class order of the rows and columns.
+
+    Returns
+    -------
+    matrix : `~numpy.ndarray`
+        int64, shape ``(len(classes), len(classes))``: ``matrix[i, j]``
+        counts objects of human class ``classes[i]`` predicted as
+        ``classes[j]`` (rows: human class, columns: prediction, as in
+        Pérez et al. 2021).
+
+    See Also
+    --------
+    confusion_table : the same as a table.
+
+    Examples
+    --------
+    >>> from starcnet.metrics import confusion_matrix
+    >>> confusion_matrix([1, 1, 2, 4, 0], [1, 2, 2, 4, 3])
+    array([[1, 1, 0, 0],
+           [0, 1, 0, 0],
+           [0, 0, 0, 0],
+           [0, 0, 0, 1]])
+    """
+    t, p, _ = valid_pairs(true, pred, classes)
+    classes = np.asarray(classes)
+    order = np.argsort(classes)
+    n = classes.size
+
+    def position(values):
+        return order[np.searchsorted(classes[order], values)]
+
+    flat = position(t) * n + position(p)
+    return np.bincount(flat, minlength=n * n).reshape(n, n).astype(np.int64)
+
+
+def confusion_table(true, pred, classes=LEGUS_CLASSES):
+    """
+    Confusion matrix as a table, one row per human class.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        Human and predicted classes (see `valid_pairs`).
+    classes : sequence of int, optional
+        The classes.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Columns ``human_class``, ``pred_<c>`` (one per class: counts of
+        objects of that row's human class predicted as ``c``) and
+        ``total``; ``meta`` has ``n_used`` and ``n_excluded``.
+    """
+    _, _, n_excluded = valid_pairs(true, pred, classes)
+    matrix = confusion_matrix(true, pred, classes)
+    table = Table()
+    table['human_class'] = np.asarray(classes)
+    for k, c in enumerate(classes):
+        table[f'pred_{c}'] = matrix[:, k]
+    table['total'] = matrix.sum(axis=1)
+    table.meta['n_used'] = int(matrix.sum())
+    table.meta['n_excluded'] = n_excluded
+    return table
+
+
+def accuracy(true, pred, classes=LEGUS_CLASSES):
+    """
+    Fraction of objects whose predicted class is the human class.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        Human and predicted classes (see `valid_pairs`).
+    classes : sequence of int, optional
+        The classes.
+
+    Returns
+    -------
+    accuracy : float
+        NaN if no pair is left.
+
+    Examples
+    --------
+    >>> from starcnet.metrics import accuracy
+    >>> accuracy([1, 2, 3, 4], [1, 2, 4, 4])
+    0.75
+    """
+    t, p, _ = valid_pairs(true, pred, classes)
+    return float(np.mean(t == p)) if t.size else float('nan')
+
+
+def binary_accuracy(true, pred, cluster_classes=CLUSTER_CLASSES, classes=LEGUS_CLASSES):
+    """
+    Accuracy of the cluster / non-cluster split.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        Human and predicted classes (see `valid_pairs`).
+    cluster_classes : sequence of int, optional
+        Classes counted as clusters: by default 1 and 2 against 3 and 4,
+        the split of Pérez et al. (2021).
+    classes : sequence of int, optional
+        The classes.
+
+    Returns
+    -------
+    accuracy : float
+        NaN if no pair is left.
+
+    Examples
+    --------
+    >>> from starcnet.metrics import binary_accuracy
+    >>> binary_accuracy([1, 2, 3, 4], [2, 1, 4, 1])
+    0.75
+    """
+    t, p, _ = valid_pairs(true, pred, classes)
+    if not t.size:
+        return float('nan')
+    return float(np.mean(np.isin(t, cluster_classes) == np.isin(p, cluster_classes)))
+
+
+def classification_report(true, pred, classes=LEGUS_CLASSES,
+                          cluster_classes=CLUSTER_CLASSES):
+    """
+    Per-class recall, precision, F1 and support, with overall accuracies.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        Human and predicted classes (see `valid_pairs`).
+    classes : sequence of int, optional
+        The classes.
+    cluster_classes : sequence of int, optional
+        Classes counted as clusters for ``meta['binary_accuracy']``.
+
+    Returns
+    -------
+    report : `~astropy.table.Table`
+        One row per class: ``class``, ``name`` (for LEGUS classes),
+        ``support`` (objects of that human class), ``n_predicted``,
+        ``recall``, ``precision``, ``f1`` (NaN where undefined).
+        ``meta``: ``accuracy``, ``binary_accuracy``, ``n_used``,
+        ``n_excluded`` and ``confusion_matrix`` (nested list, rows:
+        human class, columns: prediction).
+
+    Examples
+    --------
+    >>> from starcnet.metrics import classification_report
+    >>> report = classification_report([1, 1, 2, 3, 4, 4, 0], [1, 2, 2, 3, 4, 3, 4])
+    >>> report['class', 'support', 'recall', 'precision'].pprint()
+    class support recall precision
+    ----- ------- ------ ---------
+        1       2  0.500     1.000
+        2       1  1.000     0.500
+        3       1  1.000     0.500
+        4       2  0.500     1.000
+    >>> report.meta['n_excluded'], round(report.meta['accuracy'], 3)
+    (1, 0.667)
+    """
+    t, p, n_excluded = valid_pairs(true, pred, classes)
+    matrix = confusion_matrix(t, p, classes)
+    diag = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    recall = np.divide(diag, support, out=np.full(diag.shape, np.nan), where=support > 0)
+    precision = np.divide(diag, predicted, out=np.full(diag.shape, np.nan),
+                          where=predicted > 0)
+    denom = recall + precision
+    ok = np.isfinite(denom) & (denom > 0)
+    f1 = np.divide(2 * recall * precision, denom, out=np.full(diag.shape, np.nan),
+                   where=ok)
+    f1[np.isfinite(denom) & (denom == 0)] = 0.0
+    report = Table()
+    report['class'] = np.asarray(classes)
+    report['name'] = [_CLASS_NAMES.get(int(c), '') for c in classes]
+    report['support'] = support
+    report['n_predicted'] = predicted
+    report['recall'] = recall
+    report['precision'] = precision
+    report['f1'] = f1
+    for name in ('recall', 'precision', 'f1'):
+        report[name].info.format = '.3f'
+    report.meta['accuracy'] = accuracy(t, p, classes)
+    report.meta['binary_accuracy'] = binary_accuracy(t, p, cluster_classes, classes)
+    report.meta['cluster_classes'] = [int(c) for c in cluster_classes]
+    report.meta['n_used'] = int(t.size)
+    report.meta['n_excluded'] = n_excluded
+    report.meta['confusion_matrix'] = matrix.tolist()
+    return report
+
+
+def _id_columns(id_column):
+    if isinstance(id_column, str):
+        return id_column, id_column
+    try:
+        a, b = id_column
+    except (TypeError, ValueError):
+        msg = f'id_column must be a column name or a pair of names, got {id_column!r}'
+        raise ValueError(msg) from None
+    return a, b
+
+
+def _column(table, name, which):
+    if name not in table.colnames:
+        msg = (f'the {which} table has no column {name!r}; it has '
+               f'{", ".join(table.colnames) or "none"}')
+        raise ValueError(msg)
+    return table[name]
+
+
+def _xy(table, which):
+    for xname, yname in _POSITION_COLUMNS:
+        if xname in table.colnames and yname in table.colnames:
+            x, y = table[xname], table[yname]
+            x = getattr(x, 'value', x)
+            y = getattr(y, 'value', y)
+            return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+    names = ', '.join(f'{a}/{b}' for a, b in _POSITION_COLUMNS)
+    msg = f'the {which} table has no pixel positions: expected one of {names}'
+    raise ValueError(msg)
+
+
+def _one_to_one(i, j, sep):
+    # keep, for every reference object, only its nearest classified object
+    order = np.lexsort((sep, j))
+    i, j, sep = i[order], j[order], sep[order]
+    first = np.ones(j.size, dtype=bool)
+    first[1:] = j[1:] != j[:-1]
+    i, j, sep = i[first], j[first], sep[first]
+    order = np.argsort(i, kind='stable')
+    return i[order], j[order], sep[order]
+
+
+def match_catalogs(classified, reference, *, by='id', max_separation=None,
+                   id_column='id', sky_column='sky_centroid',
+                   reference_suffix='_reference'):
+    """
+    Pair the objects of a classified catalog with those of a labelled one.
+
+    Parameters
+    ----------
+    classified : `~astropy.table.Table`
+        The StarcNet output (or any table).
+    reference : `~astropy.table.Table`
+        The catalog with human labels, e.g. from
+        `~starcnet.catalogs.read_legus`.
+    by : {'id', 'sky', 'pixel'}, optional
+        ``'id'``: equal values of ``id_column`` (ids must be unique in
+        each table); ``'sky'``: nearest ``sky_column`` neighbour within
+        ``max_separation``; ``'pixel'``: nearest pixel position
+        (``x_centroid``/``y_centroid``, ``xcentroid``/``ycentroid`` or
+        ``x``/``y``, both on the same image grid) within
+        ``max_separation``.
+    max_separation : `~astropy.units.Quantity` or float, optional
+        For ``'sky'`` an angle (default 0.1 arcsec, 2.5 LEGUS pixels);
+        for ``'pixel'`` a number of pixels (default 1).  Each reference
+        object is paired with at most one classified object, the
+        nearest.
+    id_column : str or (str, str), optional
+        Id column name, or names in (classified, reference).
+    sky_column : str, optional
+        Name of the `~astropy.coordinates.SkyCoord` column in both tables.
+    reference_suffix : str, optional
+        Appended to the names of reference columns that the classified
+        table also has.
+
+    Returns
+    -------
+    matched : `~astropy.table.QTable`
+        One row per pair, in the order of ``classified``: the columns of
+        ``classified``, then those of ``reference`` (renamed with
+        ``reference_suffix`` on a clash), ``index_classified`` and
+        ``index_reference`` (row numbers in the input tables) and, for
+        ``'sky'`` and ``'pixel'``, ``separation`` (arcsec or pixels).
+        ``meta['match']`` has ``by``, ``n_classified``, ``n_reference``
+        and ``n_matched``.
+
+    Examples
+    --------
+    >>> from astropy.table import QTable
+    >>> from starcnet.metrics import match_catalogs
+    >>> out = QTable({'id': [3, 1, 2], 'cluster_class': [4, 1, 2]})
+    >>> legus = QTable({'id': [1, 2, 3, 4], 'human_class': [1, 1, 4, 2]})
+    >>> m = match_catalogs(out, legus)
+    >>> m['id', 'cluster_class', 'human_class'].pprint()
+     id cluster_class human_class
+    --- ------------- -----------
+      3             4           4
+      1             1           1
+      2             2           1
+    """
+    if by not in ('id', 'sky', 'pixel'):
+        msg = f"by must be 'id', 'sky' or 'pixel', got {by!r}"
+        raise ValueError(msg)
+    separation = None
+    if by == 'id':
+        a, b = _id_columns(id_column)
+        ids = []
+        for table, name, which in ((classified, a, 'classified'),
+                                   (reference, b, 'reference')):
+            values = np.asarray(_column(table, name, which))
+            uniq, counts = np.unique(values, return_counts=True)
+            if np.any(counts > 1):
+                dup = uniq[counts > 1][:5].tolist()
+                msg = (f'ids in column {name!r} of the {which} table are not '
+                       f'unique (e.g. {dup}); match by sky or pixel position')
+                raise ValueError(msg)
+            ids.append(values)
+        _, i, j = np.intersect1d(ids[0], ids[1], assume_unique=True,
+                                 return_indices=True)
+        order = np.argsort(i, kind='stable')
+        i, j = i[order], j[order]
+    elif by == 'sky':
+        max_sep = 0.1 * u.arcsec if max_separation is None else max_separation
+        if not isinstance(max_sep, u.Quantity) or max_sep.unit.physical_type != 'angle':
+            msg = (f"max_separation must be an angle for by='sky' (e.g. "
+                   f'0.1 * u.arcsec), got {max_separation!r}')
+            raise ValueError(msg)
+        c1 = _column(classified, sky_column, 'classified')
+        c2 = _column(reference, sky_column, 'reference')
+        if not (isinstance(c1, SkyCoord) and isinstance(c2, SkyCoord)):
+            msg = f'column {sky_column!r} must be a SkyCoord in both tables'
+            raise ValueError(msg)
+        if len(c1) and len(c2):
+            j, sep, _ = c1.match_to_catalog_sky(c2)
+            i = np.arange(len(c1))
+            ok = sep <= max_sep
+            i, j, sep = i[ok], j[ok], sep[ok].to(u.arcsec).value
+            i, j, sep = _one_to_one(i, j, sep)
+        else:
+            i = j = np.zeros(0, dtype=int)
+            sep = np.zeros(0)
+        separation = sep * u.arcsec
+    else:
+        max_sep = 1.0 if max_separation is None else max_separation
+        if isinstance(max_sep, u.Quantity):
+            max_sep = max_sep.to_value(u.pix)
+        max_sep = float(max_sep)
+        p1, p2 = _xy(classified, 'classified'), _xy(reference, 'reference')
+        if len(p1) and len(p2):
+            from scipy.spatial import cKDTree
+
+            sep, j = cKDTree(p2).query(p1, distance_upper_bound=max_sep)
+            ok = np.isfinite(sep)
+            i = np.flatnonzero(ok)
+            i, j, sep = _one_to_one(i, j[ok], sep[ok])
+        else:
+            i = j = np.zeros(0, dtype=int)
+            sep = np.zeros(0)
+        separation = sep
+
+    matched = QTable(classified[i], copy=True)
+    matched.meta = dict(classified.meta)
+    right = QTable(reference[j], copy=True)
+    for name in right.colnames:
+        new = name + reference_suffix if name in matched.colnames else name
+        matched[new] = right[name]
+    matched['index_classified'] = np.asarray(i, dtype=np.int64)
+    matched['index_reference'] = np.asarray(j, dtype=np.int64)
+    if separation is not None:
+        matched['separation'] = separation
+    matched.meta['match'] = {'by': by, 'n_classified': len(classified),
+                             'n_reference': len(reference), 'n_matched': len(i)}
+    return matched
