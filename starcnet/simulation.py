@@ -25,7 +25,11 @@ Pixels are in electrons per second (e-/s) on the LEGUS drizzled grid,
 * **Magnitudes, colours and concentration** of candidates are resampled
   per class from real human-labelled LEGUS objects
   (``starcnet/data/legus_class_photometry.ecsv``, 750 per class, with a
-  common 0.3 mag rms jitter); the size of class 1 and 2 clusters is set
+  common 0.3 mag rms jitter), shifted by a per-class offset
+  (``starcnet/data/simulation_calibration.ecsv``, derived by
+  ``scripts/calibrate_simulation.py``) so that LEGUS-like aperture
+  photometry of the rendered candidates gives the real magnitudes; the
+  size of class 1 and 2 clusters and of class 4 objects is set
   so that their concentration index (CI, F555W magnitude difference
   between 1 px and 3 px apertures) matches the CI of the resampled real
   object.  Bands where the real object was not detected get a magnitude
@@ -36,10 +40,14 @@ Pixels are in electrons per second (e-/s) on the LEGUS drizzled grid,
   with an off-centre secondary clump; class 3, 3-8 stars or small clumps
   with their own colours on diffuse exponential emission within a
   4-9 px radius; class 4 (non-clusters; LEGUS candidates passed an
-  extended-source cut), a mix of single stars, blends of 2-3 stars,
-  diffuse knots or background galaxies, and artifacts (cosmic-ray
-  residuals or hot pixels in one band, the edge of a saturated star with
-  a bleed column).
+  extended-source cut, so they look extended, median CI about 1.6 as for
+  classes 1-3): a few single stars (3%), blends of 2-4 comparable stars
+  whose spread follows the CI (27%), compact Gaussian knots often with a
+  star on top (30%), diffuse knots or background galaxies (25%), and
+  artifacts (15%: a faint knot with cosmic-ray residuals or hot pixels
+  in one band, or the edge of a saturated star with a bleed column).
+  PSFs are tapered to a circle of 20 px radius, so bright stars show no
+  square stamp edges.
 * **Surroundings and noise**: random field stars (luminosity function
   rising to faint magnitudes, colours of real objects), sky and diffuse
   galaxy light with gradients and blobs (levels of order the mean pixel
@@ -145,6 +153,17 @@ def _load_photometry():
             np.asarray(table['ci'], dtype=np.float64))
 
 
+@functools.cache
+def _magnitude_offsets():
+    """Per-class magnitude offsets (mag, added to all bands), classes 1-4."""
+    path = get_pkg_data_filename('data/simulation_calibration.ecsv',
+                                 package='starcnet')
+    table = Table.read(path, format='ascii.ecsv')
+    out = np.zeros(5)
+    out[np.asarray(table['class'], dtype=int)] = np.asarray(table['dmag'], dtype=float)
+    return out
+
+
 def load_class_photometry():
     """
     Load the per-class photometry of real labelled LEGUS candidates.
@@ -190,6 +209,24 @@ def _pixel_box(ky, kx):
 
 
 @functools.cache
+def _psf_taper():
+    """Circular taper of the 41x41 PSFs (1 inside 14 px, 0 beyond 20 px).
+
+    Without it, very bright (saturated) stars show the square edges of
+    the PSF stamps; the taper removes about 1% of the light, put back by
+    renormalising.
+    """
+    r = np.hypot(*np.mgrid[-_PSF_HALF:_PSF_HALF + 1, -_PSF_HALF:_PSF_HALF + 1])
+    x = np.clip((r - 14.0) / (_PSF_HALF + 0.5 - 14.0), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * x))
+
+
+def _tapered(psf):
+    psf = psf * _psf_taper()
+    return psf / psf.sum()
+
+
+@functools.cache
 def _psf_bank():
     """Pixel-integrated PSFs shifted by (jy/8, jx/8) px: (5, 8, 8, 41, 41)."""
     n = 64
@@ -200,14 +237,16 @@ def _psf_bank():
     psfs = _load_psfs()
     for b, band in enumerate(BANDS):
         padded = np.zeros((n, n))
-        padded[:2 * _PSF_HALF + 1, :2 * _PSF_HALF + 1] = psfs[band]
+        padded[:2 * _PSF_HALF + 1, :2 * _PSF_HALF + 1] = _tapered(psfs[band])
         ft = sfft.rfft2(padded) * _pixel_box(ky, kx)
         for jy in range(_PHASES):
             for jx in range(_PHASES):
                 phase = np.exp(-2j * np.pi * (ky[:, None] * jy / _PHASES
                                               + kx[None, :] * jx / _PHASES))
                 shifted = sfft.irfft2(ft * phase, s=(n, n))
-                bank[b, jy, jx] = shifted[:2 * _PSF_HALF + 1, :2 * _PSF_HALF + 1]
+                # taper again: the sub-pixel shift rings out to the corners
+                stamp = shifted[:2 * _PSF_HALF + 1, :2 * _PSF_HALF + 1] * _psf_taper()
+                bank[b, jy, jx] = stamp / stamp.sum()
     return bank
 
 
@@ -218,7 +257,7 @@ def _psf_ft(shape):
     psfs = _load_psfs()
     for b, band in enumerate(BANDS):
         padded = np.zeros(shape)
-        padded[:2 * _PSF_HALF + 1, :2 * _PSF_HALF + 1] = psfs[band]
+        padded[:2 * _PSF_HALF + 1, :2 * _PSF_HALF + 1] = _tapered(psfs[band])
         padded = np.roll(padded, (-_PSF_HALF, -_PSF_HALF), axis=(0, 1))
         out[b] = sfft.rfft2(padded)
     return out
@@ -417,9 +456,11 @@ def _ci_table():
     return ci[-1], reffs, ci[:-1]
 
 
-def _reff_for_ci(ci, rng):
+def _reff_for_ci(ci, rng, bias=0.0):
     star, reffs, cis = _ci_table()
-    target = np.where(np.isfinite(ci), ci, 1.6) + rng.normal(0, 0.05)
+    # ``bias``: measured CIs (noise, centring, blur spread) of some models
+    # come out lower than those of the noiseless table
+    target = np.where(np.isfinite(ci), ci, 1.6) + bias + rng.normal(0, 0.05)
     target = np.clip(target, cis[0] + 0.01, cis[-1])
     return float(np.interp(target, cis, reffs)) * rng.uniform(0.85, 1.15)
 
@@ -439,7 +480,7 @@ def _draw_row(cls, rng):
     m = mags[idx].copy()
     bad = m > 60
     m[bad] = _FAINT_LIMIT[bad] + rng.uniform(0, 1.0, bad.sum())
-    m += rng.normal(0, 0.3) + rng.normal(0, 0.04, 5)
+    m += rng.normal(0, 0.3) + rng.normal(0, 0.04, 5) + _magnitude_offsets()[cls]
     return 10 ** (-0.4 * (m - _ZP)), ci[idx]
 
 
@@ -455,11 +496,16 @@ def _field_star_flux(rng, n):
     return 10 ** (-0.4 * (m - _ZP))
 
 
+#: Mix of class 4 (non-cluster) kinds.
+_CLASS4_KINDS = {'star': 0.03, 'blend': 0.27, 'knot': 0.3, 'diffuse': 0.25,
+                 'artifact': 0.15}
+
+
 def _add_candidate(comps, i, cls, cx, cy, rng):
     """Add the components of one candidate of class ``cls`` centred at (cx, cy)."""
     flux, ci = _draw_row(cls, rng)
     if cls == 1:
-        reff = _reff_for_ci(ci, rng)
+        reff = _reff_for_ci(ci, rng, bias=0.04)
         gamma = rng.uniform(2.4, 4.0)
         main = flux.copy()
         if rng.uniform() < 0.3:        # one resolved bright star on top
@@ -510,26 +556,46 @@ def _add_candidate(comps, i, cls, cx, cy, rng):
                 comps.ext(i, px, py, fluxes[k], 'eff', rng.uniform(0.3, 1.0), 3.0,
                           rng.uniform(0.6, 1.0), rng.uniform(0, np.pi))
     else:
-        kind = rng.choice(['star', 'blend', 'diffuse', 'artifact'],
-                          p=[0.3, 0.3, 0.2, 0.2])
+        # LEGUS candidates passed an extended-source cut (CI above the
+        # stellar value) before labelling: class 4 objects look extended.
+        # Their apparent size follows the CI of the real object drawn.
+        kind = rng.choice(list(_CLASS4_KINDS), p=list(_CLASS4_KINDS.values()))
+        reff = _reff_for_ci(ci, rng, bias=0.04)
         if kind == 'star':
             comps.point(i, cx, cy, flux)
         elif kind == 'blend':
-            n = rng.integers(2, 4)
-            fluxes = _colour_jitter(flux, n, rng, 0.5)
-            d = rng.uniform(1.0, 4.0, n)
+            # 2-4 stars of comparable brightness, barely resolved: their
+            # spread is set by the CI; the light centroid is the candidate
+            n = rng.integers(2, 5)
+            w = rng.uniform(0.3, 1.0, n)[:, None] * 10 ** (
+                -0.4 * rng.normal(0, 0.5, (n, 5)))
+            fluxes = w / w.sum(0, keepdims=True) * flux[None]
+            spread = min(max(3.0 * reff, 1.5), 4.5)
+            d = spread * rng.uniform(0.5, 1.0, n)
             t = rng.uniform(0, 2 * np.pi, n)
-            d[0] = rng.uniform(0, 0.7)
+            px, py = d * np.cos(t), d * np.sin(t)
+            wv = fluxes[:, _REFERENCE_BAND] / fluxes[:, _REFERENCE_BAND].sum()
+            px, py = px - np.sum(wv * px), py - np.sum(wv * py)
             for k in range(n):
-                comps.point(i, cx + d[k] * np.cos(t[k]), cy + d[k] * np.sin(t[k]),
-                            fluxes[k])
+                comps.point(i, cx + px[k], cy + py[k], fluxes[k])
+        elif kind == 'knot':
+            # compact knot: Gaussian-like core, often with a star on top
+            main = flux.copy()
+            if rng.uniform() < 0.5:
+                f = rng.uniform(0.1, 0.4)
+                comps.point(i, cx + rng.normal(0, 0.3), cy + rng.normal(0, 0.3),
+                            f * flux * 10 ** (-0.4 * rng.normal(0, 0.3, 5)))
+                main = (1 - f) * flux
+            comps.ext(i, cx, cy, main, 'gauss', 1.5 * reff, 1.0,
+                      rng.uniform(0.4, 1.0), rng.uniform(0, np.pi))
         elif kind == 'diffuse':
             prof = rng.choice(['exp', 'gauss'])
-            comps.ext(i, cx, cy, flux, prof, rng.uniform(1.5, 5.0), 1.0,
-                      rng.uniform(0.3, 1.0), rng.uniform(0, np.pi))
+            comps.ext(i, cx, cy, flux, prof, reff * (1.0 if prof == 'exp' else 1.5),
+                      1.0, rng.uniform(0.3, 1.0), rng.uniform(0, np.pi))
         else:
             sub = rng.choice(['cosmic', 'hot', 'saturation'], p=[0.5, 0.2, 0.3])
-            comps.point(i, cx, cy, rng.uniform(0.1, 0.5) * flux)
+            comps.ext(i, cx, cy, rng.uniform(0.1, 0.5) * flux, 'eff', reff, 3.0,
+                      rng.uniform(0.5, 1.0), rng.uniform(0, np.pi))
             if sub == 'saturation':
                 d, t = rng.uniform(4.0, 10.0), rng.uniform(0, 2 * np.pi)
                 sx, sy = cx + d * np.cos(t), cy + d * np.sin(t)

@@ -176,3 +176,31 @@ def test_scene_reproducible():
     assert a['F555W'].shape == (128, 160)
     assert all(np.array_equal(a[band], b[band]) for band in BANDS)
     assert np.array_equal(ta['x'], tb['x'])
+
+
+def test_magnitude_offsets():
+    offsets = simulation._magnitude_offsets()
+    assert offsets.shape == (5,)
+    # rendered at most a magnitude brighter than the catalog magnitudes
+    assert np.all((offsets[1:] <= 0.2) & (offsets[1:] > -1.0))
+
+
+def test_class4_extended(sample):
+    """Class 4 candidates passed the LEGUS extended-source cut."""
+    cutouts, labels = sample
+    v = cutouts[:, BANDS.index('F555W')]
+    v = v - _background(v)[:, None, None]
+    ci = concentration_index(v, 15.5, 15.5)
+    star = simulation._ci_table()[0]
+    assert np.nanmedian(ci[labels == 4]) > star + 0.1
+
+
+def test_psf_taper():
+    taper = simulation._psf_taper()
+    assert taper.shape == (41, 41)
+    assert taper[20, 20] == 1.0
+    assert taper[0, 0] == 0.0 and taper[0, 20] < 0.02
+    bank = simulation._psf_bank()
+    assert np.allclose(bank[:, 0, 0].sum((1, 2)), 1.0, atol=1e-3)
+    # no light at the stamp corners: no square edges around bright stars
+    assert np.abs(bank[:, :, :, 0, 0]).max() < 1e-6
