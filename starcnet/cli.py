@@ -37,11 +37,22 @@ def _check_outputs(paths, overwrite):
             raise CLIError(msg)
 
 
-def _classify_and_write(clf, image, sources, output, regions, overwrite):
+def _show_progress(args):
+    """
+    Progress bars go to standard error when it is a terminal, --quiet is
+    not given and tqdm is installed; logs and pipes stay clean.
+    """
+    from .utils import _optional_deps
+
+    return (not args.quiet) and sys.stderr.isatty() and _optional_deps.HAS_TQDM
+
+
+def _classify_and_write(clf, image, sources, output, regions, overwrite,
+                        progress_bar=False):
     from .io import write_catalog
     from .regions import write_regions
 
-    catalog = clf(image, sources)
+    catalog = clf(image, sources, progress_bar=progress_bar)
     write_catalog(catalog, output, overwrite=overwrite)
     log.info('wrote %s (%d sources)', output, len(catalog))
     if regions:
@@ -87,7 +98,8 @@ def cmd_classify(args):
     clf = StarClusterClassifier(args.model, device=args.device,
                                 batch_size=args.batch_size)
     catalog = _classify_and_write(clf, image, sources, args.output,
-                                  args.regions, args.overwrite)
+                                  args.regions, args.overwrite,
+                                  progress_bar=_show_progress(args))
     print(_summary(catalog))
 
 
@@ -119,9 +131,11 @@ def cmd_demo(args):
     image = MultiBandImage.read(band_paths)
     sources = find_candidates(image, 'F555W', fwhm=2.5, nsigma=args.nsigma)
     log.info('DAOStarFinder found %d sources in F555W', len(sources))
-    clf = StarClusterClassifier(args.model, device=args.device)
+    clf = StarClusterClassifier(args.model, device=args.device,
+                                batch_size=args.batch_size)
     catalog = _classify_and_write(clf, image, sources, catalog_path,
-                                  regions_path, args.overwrite)
+                                  regions_path, args.overwrite,
+                                  progress_bar=_show_progress(args))
     print(_summary(catalog))
     print(_truth_summary(catalog, truth))
     print(f'outputs: {catalog_path}, {regions_path}')
@@ -170,6 +184,69 @@ def _truth_summary(catalog, truth, max_sep=2.0):
             '(cluster 1+2 vs 3+4)')
 
 
+def cmd_plot(args):
+    from ._io import atomic_write
+    from .images import MultiBandImage
+    from .io import read_catalog
+
+    try:
+        import matplotlib
+    except ImportError:
+        msg = 'starcnet plot needs matplotlib: pip install matplotlib'
+        raise CLIError(msg) from None
+    if 'matplotlib.pyplot' not in sys.modules:
+        # files only, never a window
+        matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from . import visualization as viz
+
+    try:
+        catalog = read_catalog(args.catalog)
+    except Exception as exc:
+        msg = f'cannot read the catalog {args.catalog}: {exc}'
+        raise CLIError(msg) from exc
+    if 'cluster_class' not in catalog.colnames:
+        msg = (f'{args.catalog} has no cluster_class column; classify it first '
+               '(starcnet classify)')
+        raise CLIError(msg)
+    if args.truth_column and args.truth_column not in catalog.colnames:
+        msg = (f'{args.catalog} has no column {args.truth_column!r} for '
+               f'--truth-column; it has {", ".join(catalog.colnames)}')
+        raise CLIError(msg)
+    prefix = args.prefix or os.path.splitext(os.path.basename(args.catalog))[0]
+    names = ['probabilities']
+    if args.bands:
+        names = ['rgb', 'gallery', *names]
+    else:
+        log.info('no band images given: plotting the probabilities only')
+    if args.truth_column:
+        names.append('confusion')
+    os.makedirs(args.output_dir, exist_ok=True)
+    paths = {name: os.path.join(args.output_dir, f'{prefix}_{name}.png')
+             for name in names}
+    _check_outputs(paths.values(), args.overwrite)
+    image = (MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
+             if args.bands else None)
+
+    figures = {
+        'rgb': lambda: viz.plot_rgb(image, catalog).figure,
+        'gallery': lambda: viz.plot_cutout_gallery(image, catalog,
+                                                   n_per_class=args.n_per_class),
+        'probabilities': lambda: viz.plot_probability_histograms(catalog),
+        'confusion': lambda: viz.plot_confusion_matrix(
+            catalog[args.truth_column], catalog['cluster_class']).figure,
+    }
+    for name, path in paths.items():
+        fig = figures[name]()
+        try:
+            atomic_write(path, lambda tmp: fig.savefig(tmp, format='png', dpi=args.dpi),
+                         overwrite=args.overwrite, suffix='.png')
+        finally:
+            plt.close(fig)
+        print(path)
+
+
 def cmd_models(args):
     from .models import registry
 
@@ -201,6 +278,57 @@ def cmd_models(args):
             raise CLIError(msg)
         registry.import_model_file(args.name, args.path)
         print(f'{args.name}: imported {args.path} into the astropy cache')
+
+
+def cmd_train(args):
+    from astropy.table import QTable
+
+    from .catalogs import read_legus
+    from .images import MultiBandImage
+    from .training import cutouts_from_catalog, fit, save_trained
+
+    _check_outputs([args.output], args.overwrite)
+    image = MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
+    name = os.fspath(args.catalog)
+    try:
+        if name.endswith(('.tab', '.tab.gz')):
+            table = read_legus(name)
+        else:
+            table = QTable.read(name, format=args.catalog_format)
+    except Exception as exc:
+        msg = f'cannot read the catalog {args.catalog}: {exc}'
+        raise CLIError(msg) from exc
+    bands = None
+    if args.base_model:
+        from .models.registry import get_model_info, list_models
+
+        if args.base_model in list_models():
+            bands = get_model_info(args.base_model).bands
+    data = cutouts_from_catalog(image, table, class_column=args.class_column,
+                                bands=bands)
+    log.info('%d labelled candidates; dropped %s', len(data.labels),
+             ', '.join(f'{k}: {v}' for k, v in data.dropped.items()))
+    freeze = tuple(f for item in args.freeze for f in item.split(',') if f)
+    result = fit(data.cutouts, data.labels, model=args.base_model, width=args.width,
+                 epochs=args.epochs, batch_size=args.batch_size,
+                 learning_rate=args.learning_rate, val_fraction=args.val_fraction,
+                 patience=args.patience, freeze=freeze, seed=args.seed,
+                 device=args.device, progress_bar=_show_progress(args))
+    result.metadata['training']['catalog'] = os.path.basename(name)
+    result.metadata['training']['class_column'] = args.class_column
+    result.metadata['training']['dropped'] = data.dropped
+    save_trained(result, args.output, name=args.name, overwrite=args.overwrite)
+    t = result.metadata['training']
+    val = ('no validation split' if t['val_accuracy'] is None
+           else f"validation accuracy {t['val_accuracy']:.3f} "
+                f"(best epoch {t['best_epoch']} of {t['epochs_run']} run)")
+    lines = [f"trained on {t['n_train']} candidates, validated on {t['n_val']}"
+             f" (dropped: {', '.join(f'{k} {v}' for k, v in data.dropped.items())})",
+             f"base model: {t['base_model'] or 'none (from scratch)'}; {val}"]
+    if t.get('initial_val_accuracy') is not None:
+        lines.append(f"validation accuracy of the base model: {t['initial_val_accuracy']:.3f}")
+    lines.append(f'wrote {args.output}')
+    print('\n'.join(lines))
 
 
 def _default_model():
@@ -257,6 +385,32 @@ def _parser():
     p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser('plot', help='figures to check a classified catalog by eye',
+                       description='Draw PNG figures of a classified catalog: '
+                                   'a colour image with the sources circled by '
+                                   'class, a cutout gallery per class (both need '
+                                   'the band images), probability histograms and, '
+                                   'with --truth-column, a confusion matrix.')
+    p.add_argument('bands', nargs='*', metavar='BAND=FILE',
+                   help='FITS file per band, e.g. F814W=f814w_drc.fits; the '
+                        'colour image and gallery use F814W, F555W and F336W')
+    p.add_argument('--catalog', '-c', required=True,
+                   help='ECSV catalog written by starcnet classify')
+    p.add_argument('--truth-column', default=None,
+                   help='catalog column with human classes (1-4) for a '
+                        'confusion matrix')
+    p.add_argument('--output-dir', '-o', default='.',
+                   help='folder for the PNG files (default: .)')
+    p.add_argument('--prefix', default=None,
+                   help='file name prefix (default: the catalog name)')
+    p.add_argument('--n-per-class', type=int, default=10,
+                   help='cutouts per class in the gallery')
+    p.add_argument('--dpi', type=int, default=120, help='PNG resolution')
+    p.add_argument('--hdu', default=None,
+                   help='HDU (number or name) holding the image in every file')
+    p.add_argument('--overwrite', action='store_true', help='replace existing files')
+    p.set_defaults(func=cmd_plot)
+
     p = sub.add_parser('models', help='list, show, fetch or import models',
                        description='Named models: the bundled default and the '
                                    'published StarcNet weights (legus-2021), '
@@ -265,6 +419,47 @@ def _parser():
     p.add_argument('name', nargs='?', help='model name')
     p.add_argument('path', nargs='?', help='local weights file (for import)')
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser('train', help='train or fine-tune a model on a labelled catalog',
+                       description='Train a StarcNet model from scratch, or fine-tune '
+                                   'a registered model or weights file, on the '
+                                   'labelled candidates of a catalog (ECSV or any '
+                                   'astropy format; a LEGUS .tab file is read with '
+                                   'read_legus) in five band images, and save it '
+                                   'as a safetensors file for --model.')
+    p.add_argument('bands', nargs='+', metavar='BAND=FILE',
+                   help='one FITS file per band, e.g. F275W=f275w_drc.fits')
+    p.add_argument('--catalog', '-c', required=True,
+                   help='labelled catalog with 0-based x/y (or x_centroid/y_centroid) '
+                        'pixel positions; LEGUS .tab files are read with read_legus')
+    p.add_argument('--catalog-format', default=None,
+                   help="astropy format of --catalog, e.g. 'ascii.ecsv'")
+    p.add_argument('--class-column', default='human_class',
+                   help='column with the classes 1-4 (default: %(default)s); '
+                        'masked or 0 = unlabelled')
+    p.add_argument('--base-model', default=None,
+                   help='model name or weights file to fine-tune (default: train '
+                        'from scratch)')
+    p.add_argument('--width', type=int, default=16,
+                   help='feature width of a new network (default: %(default)s)')
+    p.add_argument('--epochs', type=int, default=10)
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--learning-rate', type=float, default=None,
+                   help='peak learning rate (default: 2e-3, or 5e-4 to fine-tune)')
+    p.add_argument('--val-fraction', type=float, default=0.1)
+    p.add_argument('--patience', type=int, default=None,
+                   help='stop after this many epochs without improvement')
+    p.add_argument('--freeze', action='append', default=[],
+                   help='network part not to train: full, middle, small, convs, '
+                        'branches or head (repeat, or separate with commas)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu' or 'cuda'")
+    p.add_argument('--name', default=None, help='model name stored in the file')
+    p.add_argument('--hdu', default=None,
+                   help='HDU (number or name) holding the image in every file')
+    p.add_argument('--output', '-o', required=True, help='output .safetensors file')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing file')
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,27 +1,55 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Train StarcNet models on labelled 5-band cutouts.
+Train and fine-tune StarcNet models on labelled 5-band cutouts.
 
-A minimal but complete training loop: per-band normalisation
-(`starcnet.cutouts.normalize`), dihedral augmentation (the eight rotations and flips of
-the square cutout, `dihedral_augment`), a class-balanced cross-entropy,
-AdamW with a cosine learning-rate schedule and a held-out validation
-split whose best-accuracy state is kept.  `train_model` is what
-``scripts/make_default_model.py`` uses to build the bundled model.
+`fit` trains a network from scratch or fine-tunes any registered model
+(the bundled ``'sim-small-v1'``, the published ``'legus-2021'``) or
+weights file on labelled cutouts; `cutouts_from_catalog` makes those
+cutouts from an image and a labelled table (e.g. a LEGUS catalog read
+with `~starcnet.read_legus`); `save_trained` writes the result as a
+safetensors file that `~starcnet.StarClusterClassifier` loads.
+
+The training loop: per-band normalisation (`starcnet.cutouts.normalize`),
+dihedral augmentation (the eight rotations and flips of the square
+cutout, `dihedral_augment`), a class-balanced cross-entropy or
+class-balanced sampling, AdamW with a cosine learning-rate schedule, a
+validation split (stratified by class, or by group: galaxy or scene)
+whose best-accuracy state is kept, and early stopping.
+`train_model` is the older, simpler entry point used by
+``scripts/make_default_model.py`` to build the bundled model.
 """
 
 import copy
+import dataclasses
+import logging
 import math
+import os
+import platform
 import time
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .cutouts import normalize
-from .models.network import StarcNet
+from .cutouts import CutoutFlag, extract_cutouts, normalize
+from .models.network import SCALES, StarcNet
+from .utils._progress import add_progress_bar
 
-__all__ = ['dihedral_augment', 'class_weights', 'train_model']
+__all__ = ['dihedral_augment', 'class_weights', 'train_model', 'fit',
+           'TrainingResult', 'LabelledCutouts', 'cutouts_from_catalog',
+           'save_trained', 'FREEZABLE']
+
+log = logging.getLogger('starcnet')
+
+#: Names accepted by the ``freeze`` argument of `fit`: the branches of
+#: `~starcnet.models.StarcNet` (``'full'``, ``'middle'``, ``'small'``),
+#: ``'convs'`` (the convolutions and their GroupNorms in every branch),
+#: ``'branches'`` (all three branches: only the final linear layer
+#: learns) and ``'head'`` (the final linear layer).
+FREEZABLE = tuple(name for name, _ in SCALES) + ('convs', 'branches', 'head')
+
+_BALANCE = ('loss', 'sampling', None)
 
 
 def dihedral_augment(batch, generator=None):
@@ -82,109 +110,365 @@ def class_weights(labels, n_classes=4):
     return weights.astype(np.float32)
 
 
-def _accuracy(module, x, y, batch_size, device):
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """
+    A trained network with what is needed to use, save and reproduce it.
+
+    Attributes
+    ----------
+    module : `~starcnet.models.StarcNet`
+        The network (the state with the best validation accuracy), in
+        eval mode, on the CPU.
+    metadata : dict
+        ``'config'``, ``'bands'``, ``'normalization'``, ``'classes'`` and
+        ``'training'`` (a JSON-serialisable summary: data size, split,
+        epochs run, best epoch, validation accuracy, hyper-parameters,
+        seed, base model and its sha256, package versions), ready for
+        `save_trained` / `~starcnet.models.save_model`.
+    history : dict
+        Per-epoch lists ``train_loss``, ``val_loss``, ``val_accuracy``,
+        ``lr`` and ``seconds``, and ``best_epoch`` (1-based; 0 when the
+        base model itself was best), ``best_val_accuracy``,
+        ``initial_val_accuracy`` (of the base model, fine-tuning only),
+        ``epochs_run``, ``stopped_early``, ``n_train``, ``n_val``,
+        ``class_weights``, ``train_index`` and ``val_index`` (indices
+        into the input cutouts).
+    """
+
+    module: nn.Module
+    metadata: dict
+    history: dict
+
+    def __repr__(self):
+        t = self.metadata.get('training', {})
+        return (f'<TrainingResult width={self.module.config["width"]} '
+                f'base={t.get("base_model")!r} epochs_run={t.get("epochs_run")} '
+                f'best_epoch={t.get("best_epoch")} '
+                f'val_accuracy={t.get("val_accuracy")}>')
+
+
+def _versions():
+    import astropy
+
+    import starcnet
+    return {'python': platform.python_version(), 'numpy': np.__version__,
+            'astropy': astropy.__version__, 'torch': torch.__version__,
+            'starcnet': getattr(starcnet, '__version__', 'unknown')}
+
+
+# ---------------------------------------------------------------------------
+# Splits and freezing
+
+
+def _validation_split(labels, val_fraction, groups, rng):
+    """Indices of the validation set (sorted)."""
+    n = labels.size
+    if val_fraction == 0:
+        return np.array([], dtype=np.int64)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            msg = f'groups must have one entry per cutout ({n}), got shape {groups.shape}'
+            raise ValueError(msg)
+        names, inverse = np.unique(groups, return_inverse=True)
+        if names.size < 2:
+            msg = ('a split by groups needs at least two groups (e.g. two '
+                   f'galaxies or scenes), got {names.size}')
+            raise ValueError(msg)
+        sizes = np.bincount(inverse)
+        target = val_fraction * n
+        chosen, total = [], 0
+        for g in rng.permutation(names.size):
+            if total >= target or len(chosen) == names.size - 1:
+                break
+            # take a group unless it overshoots more than it helps
+            if total and abs(total + sizes[g] - target) > abs(total - target):
+                continue
+            chosen.append(g)
+            total += sizes[g]
+        return np.flatnonzero(np.isin(inverse, chosen))
+    val_idx = []
+    for k in np.unique(labels):
+        idx = np.flatnonzero(labels == k)
+        rng.shuffle(idx)
+        val_idx.append(idx[:int(round(val_fraction * idx.size))])
+    return np.sort(np.concatenate(val_idx))
+
+
+def _frozen_parameters(module, freeze):
+    """Names of the parameters that ``freeze`` fixes."""
+    if isinstance(freeze, str):
+        freeze = (freeze,)
+    freeze = tuple(freeze or ())
+    unknown = [f for f in freeze if f not in FREEZABLE]
+    if unknown:
+        msg = (f'cannot freeze {", ".join(map(repr, unknown))}: choose from '
+               f'{", ".join(FREEZABLE)}')
+        raise ValueError(msg)
+    frozen = set()
+    for name, _ in module.named_parameters():
+        parts = name.split('.')
+        if parts[0] == 'head':
+            if 'head' in freeze:
+                frozen.add(name)
+            continue
+        branch, layer = parts[1], parts[2]
+        if ('branches' in freeze or branch in freeze
+                or ('convs' in freeze and layer in ('convs', 'norms'))):
+            frozen.add(name)
+    return frozen
+
+
+# ---------------------------------------------------------------------------
+# Training
+
+
+def _evaluate(module, x, y, batch_size, device, amp):
     module.eval()
     correct, loss_sum = 0, 0.0
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size].to(device)
             yb = y[start:start + batch_size].to(device)
-            logits = module(xb)
+            with amp():
+                logits = module(xb)
+            logits = logits.float()
             loss_sum += nn.functional.cross_entropy(logits, yb, reduction='sum').item()
             correct += (logits.argmax(1) == yb).sum().item()
     return correct / max(len(x), 1), loss_sum / max(len(x), 1)
 
 
-def train_model(cutouts, labels, *, width=16, normalization, epochs=10,
-                batch_size=128, learning_rate=2e-3, weight_decay=1e-4,
-                val_fraction=0.1, seed=0, augment=True, device='cpu',
-                progress=False):
+def _base_model(model, device):
+    """(module, info) of the model to fine-tune."""
+    from .models.registry import load_model
+
+    module, info = load_model(model, device='cpu')
+    return module, info
+
+
+def fit(cutouts, labels, *, model=None, width=16, normalization=None,
+        bands=None, epochs=10, batch_size=128, learning_rate=None,
+        weight_decay=1e-4, val_fraction=0.1, groups=None, patience=None,
+        balance='loss', augment=True, freeze=(), seed=0, device='cpu',
+        autocast=False, progress_bar=False):
     """
-    Train a StarcNet classifier from labelled cutouts.
+    Train a StarcNet classifier from scratch or fine-tune a pretrained one.
 
     Parameters
     ----------
     cutouts : array-like
-        ``(N, 5, 32, 32)`` cutouts in image units (e-/s), not normalised.
+        ``(N, 5, 32, 32)`` cutouts in image units (e-/s), not normalised,
+        bands in the order of the model (see `cutouts_from_catalog`).
     labels : array-like of int
-        LEGUS classes 1-4.
+        LEGUS classes 1-4, one per cutout.
+    model : str, os.PathLike or None, optional
+        `None` trains a new network of feature width ``width``.
+        Otherwise the model to fine-tune: a registry name
+        (``'sim-small-v1'``, ``'legus-2021'``, see
+        `~starcnet.models.list_models`) or a weights file; its
+        configuration, bands and (unless ``normalization`` is given)
+        normalisation are kept.
     width : int, optional
-        Feature width of the `~starcnet.models.network.StarcNet` (16 for
-        the bundled model, 128 for the published one).
-    normalization : dict
-        Normalisation applied with `starcnet.cutouts.normalize` (stored with
-        the model).
+        Feature width of a new network (16 for the bundled model, 128
+        for the published one).  Ignored when fine-tuning.
+    normalization : dict, optional
+        ``{'kind': 'affine' or 'asinh', 'offset': [...], 'scale': [...]}``
+        (see `starcnet.cutouts.normalize`), stored with the model.
+        Default: the base model's; for a new network, that of the
+        bundled model.
+    bands : sequence of str, optional
+        Band names of the input channels, stored with the model.
+        Default: the base model's, or F275W, F336W, F438W, F555W, F814W.
     epochs : int, optional
-        Number of passes over the training split.
+        Maximum number of passes over the training split.
     batch_size : int, optional
         Mini-batch size.
     learning_rate : float, optional
-        Peak AdamW learning rate; a cosine schedule (with a short linear
-        warm-up) takes it to zero at the last step.
+        Peak AdamW learning rate; a cosine schedule with a short linear
+        warm-up takes it to zero at the last step.  Default: 2e-3 for a
+        new network, 5e-4 when fine-tuning.
     weight_decay : float, optional
         AdamW weight decay.
     val_fraction : float, optional
-        Fraction of the data (stratified by class) held out for
-        validation; the state with the best validation accuracy is
-        returned.  0 keeps the final state.
-    seed : int, optional
-        Seed of the split, initialisation, batch order, dropout and
-        augmentation.
+        Fraction of the cutouts held out for validation; the state with
+        the best validation accuracy is returned.  0: no validation, the
+        final state is returned.
+    groups : array-like, optional
+        One label per cutout (e.g. galaxy or scene name): whole groups go
+        to the validation side until it holds about ``val_fraction`` of
+        the cutouts, so that validation measures generalisation to new
+        galaxies.  Default: a random split stratified by class.
+    patience : int, optional
+        Stop when the validation accuracy has not improved for this many
+        epochs.  Default: no early stopping.
+    balance : {'loss', 'sampling', None}, optional
+        Class balance: ``'loss'`` weights the cross-entropy inversely to
+        the class frequencies of the training split (`class_weights`);
+        ``'sampling'`` draws each epoch's cutouts with replacement,
+        every class equally likely; `None` does neither.
     augment : bool, optional
         Apply random dihedral transforms (`dihedral_augment`) to each
         training batch.
+    freeze : sequence of str, optional
+        Parts of the network not to train, from `FREEZABLE`, e.g.
+        ``('full',)`` (the full-cutout branch), ``('convs',)`` (all
+        convolutions: only the dense layers learn) or ``('branches',)``
+        (only the final linear layer learns).
+    seed : int, optional
+        Seed of the split, initialisation, batch order, dropout and
+        augmentation.
     device : str or `torch.device`, optional
-        Torch device.
-    progress : bool, optional
-        Print one line per epoch.
+        Torch device, e.g. ``'cpu'`` or ``'cuda'``.
+    autocast : bool, optional
+        Run the forward passes in bfloat16 (CUDA or CPU) with
+        `torch.autocast`; weights and optimiser stay in float32.
+    progress_bar : bool, optional
+        Show a tqdm progress bar over the epochs (needs tqdm).  Each
+        epoch is also logged at INFO level on the ``'starcnet'`` logger.
 
     Returns
     -------
-    module : `~starcnet.models.network.StarcNet`
-        The trained network, in eval mode, on the CPU.
-    history : dict
-        Per-epoch ``train_loss``, ``val_loss``, ``val_accuracy``, ``lr``
-        and ``seconds`` lists, plus ``best_epoch`` (1-based),
-        ``best_val_accuracy``, ``n_train``, ``n_val`` and
-        ``class_weights``.
+    result : `TrainingResult`
+        The network, its metadata and the training history.
+
+    Raises
+    ------
+    ValueError
+        If the cutouts and labels do not match, a label is not 1-4, an
+        argument is out of range, or the cutouts do not fit the model.
+
+    Examples
+    --------
+    Fine-tune the bundled model on labelled cutouts (here simulated)::
+
+        >>> from starcnet.simulation import simulate_candidates
+        >>> from starcnet.training import fit
+        >>> cutouts, labels = simulate_candidates(4, seed=1)
+        >>> result = fit(cutouts, labels, model='sim-small-v1', epochs=1,
+        ...              batch_size=8, val_fraction=0.25)
+        >>> result.metadata['training']['base_model']
+        'sim-small-v1'
     """
+    return _fit(cutouts, labels, model=model, width=width,
+                normalization=normalization, bands=bands, epochs=epochs,
+                batch_size=batch_size, learning_rate=learning_rate,
+                weight_decay=weight_decay, val_fraction=val_fraction,
+                groups=groups, patience=patience, balance=balance,
+                augment=augment, freeze=freeze, seed=seed, device=device,
+                autocast=autocast, progress_bar=progress_bar)
+
+
+def _default_normalization():
+    from .models.registry import get_model_info
+
+    info = get_model_info('sim-small-v1')
+    if info.normalization is None:  # pragma: no cover - model not built
+        msg = 'give a normalization: the bundled model is not installed'
+        raise ValueError(msg)
+    return dict(info.normalization)
+
+
+def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
+         batch_size, learning_rate, weight_decay, val_fraction, groups,
+         patience, balance, augment, freeze, seed, device, autocast,
+         progress_bar, print_epochs=False):
+    t_start = time.time()
     labels = np.asarray(labels)
     cutouts = np.asarray(cutouts)
     if cutouts.ndim != 4 or cutouts.shape[0] != labels.shape[0]:
         msg = (f'cutouts must be (N, bands, 32, 32) with one label each, got '
                f'{cutouts.shape} and {labels.shape[0]} labels')
         raise ValueError(msg)
-    if labels.size == 0 or labels.min() < 1 or labels.max() > 4:
+    if (labels.size == 0 or not np.issubdtype(labels.dtype, np.number)
+            or np.any(labels != np.round(labels)) or labels.min() < 1 or labels.max() > 4):
         msg = 'labels must be LEGUS classes 1-4'
         raise ValueError(msg)
+    labels = labels.astype(np.int64)
     if not 0 <= val_fraction < 1:
         msg = f'val_fraction must be in [0, 1), got {val_fraction}'
         raise ValueError(msg)
+    if int(epochs) < 1 or int(batch_size) < 1:
+        msg = f'epochs and batch_size must be positive, got {epochs} and {batch_size}'
+        raise ValueError(msg)
+    if patience is not None and int(patience) < 1:
+        msg = f'patience must be a positive number of epochs or None, got {patience}'
+        raise ValueError(msg)
+    if balance not in _BALANCE:
+        msg = f'balance must be one of {_BALANCE}, got {balance!r}'
+        raise ValueError(msg)
+    device = torch.device(device)
+    if autocast:
+        def amp():
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+    else:
+        import contextlib
+
+        amp = contextlib.nullcontext
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(int(seed))
 
-    # stratified split
-    val_idx = []
-    for k in np.unique(labels):
-        idx = np.flatnonzero(labels == k)
-        rng.shuffle(idx)
-        val_idx.append(idx[:int(round(val_fraction * idx.size))])
-    val_idx = np.sort(np.concatenate(val_idx)) if val_idx else np.array([], int)
+    val_idx = _validation_split(labels, val_fraction, groups, rng)
     train_mask = np.ones(labels.size, bool)
     train_mask[val_idx] = False
+    train_idx = np.flatnonzero(train_mask)
+    if train_idx.size == 0:
+        msg = 'no cutouts left for training after the validation split'
+        raise ValueError(msg)
+
+    base_info = None
+    if model is None:
+        module = None
+        if normalization is None:
+            normalization = _default_normalization()
+        if learning_rate is None:
+            learning_rate = 2e-3
+    else:
+        module, base_info = _base_model(model, device)
+        if normalization is None:
+            normalization = dict(base_info.normalization)
+        if bands is None and base_info.bands is not None:
+            bands = tuple(base_info.bands)
+        if learning_rate is None:
+            learning_rate = 5e-4
+        if module.config['n_bands'] != cutouts.shape[1]:
+            msg = (f'model {base_info.name} takes {module.config["n_bands"]} bands, '
+                   f'the cutouts have {cutouts.shape[1]}')
+            raise ValueError(msg)
+    if bands is None:
+        from .images import STARCNET_BANDS
+        bands = STARCNET_BANDS
+    bands = [str(b) for b in bands]
+    if len(bands) != cutouts.shape[1]:
+        msg = f'{len(bands)} band names for cutouts with {cutouts.shape[1]} bands'
+        raise ValueError(msg)
 
     x_all = torch.from_numpy(normalize(cutouts, normalization))
-    y_all = torch.from_numpy(labels.astype(np.int64) - 1)
+    y_all = torch.from_numpy(labels - 1)
     x_train, y_train = x_all[train_mask], y_all[train_mask]
     x_val, y_val = x_all[val_idx], y_all[val_idx]
 
-    module = StarcNet(width=width, n_bands=cutouts.shape[1]).to(device)
+    if module is None:
+        module = StarcNet(width=width, n_bands=cutouts.shape[1])
+    module = module.to(device)
+    frozen = _frozen_parameters(module, freeze)
+    for name, param in module.named_parameters():
+        param.requires_grad_(name not in frozen)
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    if not trainable:
+        msg = f'freeze={tuple(freeze)} leaves no parameter to train'
+        raise ValueError(msg)
+
     weights = class_weights(labels[train_mask])
-    loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
-    optimizer = torch.optim.AdamW(module.parameters(), lr=learning_rate,
-                                  weight_decay=weight_decay)
+    loss_weight = (torch.from_numpy(weights).to(device) if balance == 'loss' else None)
+    loss_fn = nn.CrossEntropyLoss(weight=loss_weight)
+    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     total = max(epochs * steps_per_epoch, 1)
     warmup = min(steps_per_epoch, total // 10)
@@ -195,14 +479,32 @@ def train_model(cutouts, labels, *, width=16, normalization, epochs=10,
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    if balance == 'sampling':
+        counts = np.bincount(labels[train_mask] - 1, minlength=4)
+        sample_p = torch.from_numpy(
+            (1.0 / counts[labels[train_mask] - 1]).astype(np.float64))
+
     history = {'train_loss': [], 'val_loss': [], 'val_accuracy': [], 'lr': [],
                'seconds': [], 'class_weights': weights.tolist(),
-               'n_train': int(len(x_train)), 'n_val': int(len(x_val))}
-    best_acc, best_state, best_epoch = -1.0, None, 0
-    for epoch in range(1, epochs + 1):
+               'n_train': int(len(x_train)), 'n_val': int(len(x_val)),
+               'train_index': train_idx.tolist(), 'val_index': val_idx.tolist()}
+    best_acc, best_loss, best_state, best_epoch = -1.0, math.inf, None, 0
+    if base_info is not None and len(x_val):
+        best_acc, best_loss = _evaluate(module, x_val, y_val, 512, device, amp)
+        best_state = copy.deepcopy(module.state_dict())
+        history['initial_val_accuracy'] = best_acc
+        log.info('base model %s: val acc %.4f', base_info.name, best_acc)
+    since_best, stopped_early, epochs_run = 0, False, 0
+    epoch_iter = add_progress_bar(range(1, epochs + 1), desc='StarcNet training',
+                                  unit='epoch', progress_bar=progress_bar)
+    for epoch in epoch_iter:
         t0 = time.time()
         module.train()
-        order = torch.randperm(len(x_train), generator=gen)
+        if balance == 'sampling':
+            order = torch.multinomial(sample_p, len(x_train), replacement=True,
+                                      generator=gen)
+        else:
+            order = torch.randperm(len(x_train), generator=gen)
         loss_sum = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
@@ -210,32 +512,307 @@ def train_model(cutouts, labels, *, width=16, normalization, epochs=10,
             if augment:
                 xb = dihedral_augment(xb, gen)
             xb, yb = xb.to(device), y_train[idx].to(device)
-            loss = loss_fn(module(xb), yb)
+            with amp():
+                logits = module(xb)
+            loss = loss_fn(logits.float(), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             loss_sum += loss.item() * len(idx)
+        epochs_run = epoch
         history['train_loss'].append(loss_sum / len(x_train))
         history['lr'].append(optimizer.param_groups[0]['lr'])
         if len(x_val):
-            acc, vloss = _accuracy(module, x_val, y_val, 512, device)
+            acc, vloss = _evaluate(module, x_val, y_val, 512, device, amp)
         else:
             acc, vloss = float('nan'), float('nan')
         history['val_accuracy'].append(acc)
         history['val_loss'].append(vloss)
         history['seconds'].append(time.time() - t0)
-        if not len(x_val) or acc > best_acc:
-            best_acc, best_epoch = acc, epoch
+        if not len(x_val) or acc > best_acc or (acc == best_acc and vloss < best_loss):
+            best_acc, best_loss, best_epoch = acc, vloss, epoch
             best_state = copy.deepcopy(module.state_dict())
-        if progress:
-            print(f'epoch {epoch:3d}/{epochs}: '
-                  f'train loss {history["train_loss"][-1]:.4f}'
-                  f'  val loss {vloss:.4f}  val acc {acc:.4f}'
-                  f'  ({history["seconds"][-1]:.0f} s)', flush=True)
+            since_best = 0
+        else:
+            since_best += 1
+        line = (f'epoch {epoch:3d}/{epochs}: '
+                f'train loss {history["train_loss"][-1]:.4f}'
+                f'  val loss {vloss:.4f}  val acc {acc:.4f}'
+                f'  ({history["seconds"][-1]:.0f} s)')
+        log.info(line)
+        if print_epochs:
+            print(line, flush=True)
+        if patience is not None and since_best >= patience:
+            stopped_early = True
+            log.info('no improvement for %d epochs: stopping', patience)
+            break
     if best_state is not None:
         module.load_state_dict(best_state)
-    history['best_epoch'] = best_epoch
-    history['best_val_accuracy'] = best_acc
+    for param in module.parameters():
+        param.requires_grad_(True)
+    history.update(best_epoch=best_epoch, best_val_accuracy=best_acc,
+                   epochs_run=epochs_run, stopped_early=stopped_early)
     module = module.to('cpu').eval()
-    return module, history
+
+    counts = np.bincount(labels - 1, minlength=4)
+    training = {
+        'base_model': None if base_info is None else base_info.name,
+        'base_model_sha256': None if base_info is None else base_info.sha256,
+        'n_cutouts': int(labels.size),
+        'class_counts': {str(k + 1): int(c) for k, c in enumerate(counts)},
+        'n_train': history['n_train'], 'n_val': history['n_val'],
+        'split': ('none' if not len(x_val) else
+                  'by group' if groups is not None else 'random, stratified by class'),
+        'epochs': int(epochs), 'epochs_run': epochs_run,
+        'stopped_early': stopped_early, 'patience': patience,
+        'best_epoch': best_epoch,
+        'val_accuracy': None if not len(x_val) else float(best_acc),
+        'initial_val_accuracy': history.get('initial_val_accuracy'),
+        'batch_size': int(batch_size), 'learning_rate': float(learning_rate),
+        'weight_decay': float(weight_decay), 'balance': balance,
+        'augmentation': ('dihedral (random 90-degree rotations and flips)'
+                         if augment else 'none'),
+        'frozen': sorted(set(freeze if not isinstance(freeze, str) else (freeze,))),
+        'seed': int(seed), 'device': str(device), 'autocast': bool(autocast),
+        'versions': _versions(),
+        'training_time_s': round(time.time() - t_start, 1),
+    }
+    if base_info is not None and base_info.classes:
+        classes = {str(k): v for k, v in base_info.classes.items()}
+    else:
+        from .models.registry import LEGUS_CLASSES
+        classes = {str(k): v for k, v in LEGUS_CLASSES.items()}
+    metadata = {'config': dict(module.config), 'bands': bands,
+                'normalization': {'kind': normalization['kind'],
+                                  'offset': [float(v) for v in normalization['offset']],
+                                  'scale': [float(v) for v in normalization['scale']]},
+                'classes': classes, 'training': training}
+    return TrainingResult(module=module, metadata=metadata, history=history)
+
+
+def train_model(cutouts, labels, *, width=16, normalization, epochs=10,
+                batch_size=128, learning_rate=2e-3, weight_decay=1e-4,
+                val_fraction=0.1, seed=0, augment=True, device='cpu',
+                progress=False):
+    """
+    Train a new StarcNet classifier from labelled cutouts.
+
+    The simple entry point used by ``scripts/make_default_model.py``;
+    `fit` does the same with more options (fine-tuning, group splits,
+    early stopping, freezing) and returns metadata as well.
+
+    Parameters
+    ----------
+    cutouts : array-like
+        ``(N, 5, 32, 32)`` cutouts in image units (e-/s), not normalised.
+    labels : array-like of int
+        LEGUS classes 1-4.
+    width : int, optional
+        Feature width of the `~starcnet.models.network.StarcNet`.
+    normalization : dict
+        Normalisation applied with `starcnet.cutouts.normalize`.
+    epochs : int, optional
+        Number of passes over the training split.
+    batch_size : int, optional
+        Mini-batch size.
+    learning_rate : float, optional
+        Peak AdamW learning rate (cosine schedule, linear warm-up).
+    weight_decay : float, optional
+        AdamW weight decay.
+    val_fraction : float, optional
+        Fraction of the data (stratified by class) held out for
+        validation; the state with the best validation accuracy is
+        returned.  0 keeps the final state.
+    seed : int, optional
+        Seed of the split, initialisation, batch order, dropout and
+        augmentation.
+    augment : bool, optional
+        Apply random dihedral transforms to each training batch.
+    device : str or `torch.device`, optional
+        Torch device.
+    progress : bool, optional
+        Print one line per epoch.
+
+    Returns
+    -------
+    module : `~starcnet.models.network.StarcNet`
+        The trained network, in eval mode, on the CPU.
+    history : dict
+        As `TrainingResult.history`.
+    """
+    result = _fit(cutouts, labels, model=None, width=width,
+                  normalization=normalization, bands=None, epochs=epochs,
+                  batch_size=batch_size, learning_rate=learning_rate,
+                  weight_decay=weight_decay, val_fraction=val_fraction,
+                  groups=None, patience=None, balance='loss', augment=augment,
+                  freeze=(), seed=seed, device=device, autocast=False,
+                  progress_bar=False, print_epochs=progress)
+    return result.module, result.history
+
+
+# ---------------------------------------------------------------------------
+# Catalogs
+
+
+class LabelledCutouts(NamedTuple):
+    """
+    Training cutouts made from an image and a labelled table.
+
+    Attributes
+    ----------
+    cutouts : `~numpy.ndarray`
+        float32 ``(N, n_bands, 32, 32)`` in e-/s, in the model's band order.
+    labels : `~numpy.ndarray`
+        int64 LEGUS classes 1-4.
+    index : `~numpy.ndarray`
+        Row of the input table of each cutout.
+    dropped : dict
+        Number of rows left out: ``'unlabelled'`` (masked or 0 class),
+        ``'invalid_class'`` (any value other than 1-4) and
+        ``'unclassifiable'`` (cutout flagged
+        `~starcnet.cutouts.CutoutFlag.UNCLASSIFIED`: outside the image,
+        or bad pixels at its centre).
+    """
+
+    cutouts: np.ndarray
+    labels: np.ndarray
+    index: np.ndarray
+    dropped: dict
+
+
+_POSITION_COLUMNS = (('x_centroid', 'y_centroid'), ('xcentroid', 'ycentroid'), ('x', 'y'))
+
+
+def cutouts_from_catalog(image, table, *, class_column='human_class', bands=None,
+                         max_bad_fraction=0.5):
+    """
+    Labelled training cutouts from an image and a labelled table.
+
+    Parameters
+    ----------
+    image : `~starcnet.MultiBandImage` or dict
+        The bands (anything `~starcnet.MultiBandImage` takes), on one
+        pixel grid.
+    table : `~astropy.table.Table`
+        One row per candidate with 0-based pixel positions (``x_centroid``
+        / ``y_centroid``, ``xcentroid`` / ``ycentroid`` or ``x`` / ``y``,
+        e.g. from `~starcnet.read_legus`) and a class column.
+    class_column : str, optional
+        Column with the LEGUS classes 1-4; masked values and 0 mean "not
+        labelled".
+    bands : sequence of str, optional
+        Band order of the cutouts: that of the model to fine-tune.
+        Default: F275W, F336W, F438W, F555W, F814W.  Equivalent filters
+        may stand in (see `~starcnet.MultiBandImage.match_bands`).
+    max_bad_fraction : float, optional
+        As in `~starcnet.cutouts.extract_cutouts`.
+
+    Returns
+    -------
+    labelled : `LabelledCutouts`
+        ``(cutouts, labels, index, dropped)``: rows without a usable label
+        or cutout are left out and counted in ``dropped`` (and logged).
+
+    Raises
+    ------
+    ValueError
+        If the table has no positions or no ``class_column``, or no row
+        is left.
+    """
+    from .images import STARCNET_BANDS, MultiBandImage
+
+    if not isinstance(image, MultiBandImage):
+        image = MultiBandImage(image)
+    if class_column not in table.colnames:
+        msg = (f'the table has no class column {class_column!r}; its columns are '
+               f'{", ".join(table.colnames)} (choose one with class_column=)')
+        raise ValueError(msg)
+    for xname, yname in _POSITION_COLUMNS:
+        if xname in table.colnames and yname in table.colnames:
+            break
+    else:
+        msg = ('the table has no pixel positions: expected columns x_centroid/'
+               'y_centroid, xcentroid/ycentroid or x/y (0-based pixels)')
+        raise ValueError(msg)
+    x = np.asarray(getattr(table[xname], 'value', table[xname]), dtype=float)
+    y = np.asarray(getattr(table[yname], 'value', table[yname]), dtype=float)
+
+    column = table[class_column]
+    values = np.ma.asarray(getattr(column, 'value', column))
+    masked = np.ma.getmaskarray(values)
+    raw = np.asarray(values.filled(0), dtype=float)
+    unlabelled = masked | (raw == 0)
+    valid = np.isin(raw, (1, 2, 3, 4))
+    invalid = ~unlabelled & ~valid
+
+    band_map = image.match_bands(STARCNET_BANDS if bands is None else bands)
+    arrays, masks, scales = image.band_arrays(band_map.values())
+    keep = np.flatnonzero(valid & ~unlabelled)
+    cutouts, flags = extract_cutouts(arrays, x[keep], y[keep], masks=masks,
+                                     max_bad_fraction=max_bad_fraction)
+    good = (flags & CutoutFlag.UNCLASSIFIED) == 0
+    cutouts = cutouts[good] * scales[None, :, None, None]
+    index = keep[good]
+    dropped = {'unlabelled': int(unlabelled.sum()), 'invalid_class': int(invalid.sum()),
+               'unclassifiable': int((~good).sum())}
+    log.info('%d labelled cutouts from %d rows; dropped: %s', index.size,
+             len(table), ', '.join(f'{k} {v}' for k, v in dropped.items()))
+    if index.size == 0:
+        msg = (f'no usable labelled rows in the table (dropped: {dropped}); '
+               f'check class_column={class_column!r} and the positions')
+        raise ValueError(msg)
+    return LabelledCutouts(cutouts.astype(np.float32), raw[index].astype(np.int64),
+                           index, dropped)
+
+
+# ---------------------------------------------------------------------------
+# Saving
+
+
+def save_trained(result, path, *, name=None, description='', license='',
+                 citation='', overwrite=False):
+    """
+    Write a trained network and its metadata as a safetensors file.
+
+    The file loads with `~starcnet.models.load_model` and
+    ``StarClusterClassifier(model=path)``.
+
+    Parameters
+    ----------
+    result : `TrainingResult`
+        What `fit` returned.
+    path : str or os.PathLike
+        Output file, conventionally ending in ``.safetensors``.
+    name : str, optional
+        Model name stored in the file (default: the file name without
+        extension).
+    description : str, optional
+        One-line description.
+    license, citation : str, optional
+        Licence of the weights and what to cite.  Fine-tuning a model
+        whose weights have a licence or citation (e.g. ``'legus-2021'``)
+        keeps them by default.
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    path : str
+        The path written.
+    """
+    from .models.registry import get_model_info, list_models, save_model
+
+    meta = copy.deepcopy(result.metadata)
+    base = meta['training'].get('base_model')
+    if base in list_models():
+        info = get_model_info(base)
+        license = license or info.license
+        citation = citation or info.citation
+    meta['name'] = name or os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    meta['description'] = description or (
+        f'StarcNet fine-tuned from {base}' if base
+        else 'StarcNet trained with starcnet.training.fit')
+    meta['license'] = license
+    meta['citation'] = citation
+    return save_model(result.module, path, meta, overwrite=overwrite)

@@ -124,3 +124,51 @@ def test_bundled_model():
         logits = module(torch.from_numpy(normalize(x, info.normalization)))
     pred = logits.argmax(1).numpy() + 1
     assert np.mean(pred == labels) > 0.4
+
+
+def test_fit_groups_patience_freeze_and_save(tmp_path):
+    from starcnet.models.registry import read_weights
+    from starcnet.training import fit, save_trained
+
+    torch.set_num_threads(1)
+    x, labels = _easy_data(64, 7)
+    groups = np.repeat(['a', 'b', 'c', 'd'], 16)
+    norm = {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5}
+    result = fit(x, labels, width=8, normalization=norm, epochs=3, batch_size=16,
+                 val_fraction=0.25, groups=groups, patience=1, balance='sampling',
+                 freeze=('small',), seed=2)
+    val = np.asarray(result.history['val_index'])
+    train = np.asarray(result.history['train_index'])
+    assert not set(groups[val]) & set(groups[train])
+    assert len(result.history['train_loss']) == result.history['epochs_run'] <= 3
+    t = result.metadata['training']
+    assert t['split'] == 'by group' and t['frozen'] == ['small']
+    assert t['base_model'] is None and t['n_cutouts'] == 64
+    path = save_trained(result, tmp_path / 'm.safetensors', name='test-model')
+    _, meta, fmt = read_weights(path)
+    assert fmt == 'safetensors' and meta['name'] == 'test-model'
+    assert meta['training']['best_epoch'] == t['best_epoch']
+    with pytest.raises(FileExistsError):
+        save_trained(result, path)
+    with pytest.raises(ValueError, match='cannot freeze'):
+        fit(x, labels, width=8, normalization=norm, freeze=('nope',))
+    with pytest.raises(ValueError, match='two groups'):
+        fit(x, labels, width=8, normalization=norm, groups=['a'] * 64)
+
+
+def test_cutouts_from_catalog_drops_rows():
+    from astropy.table import Table
+    from starcnet.training import cutouts_from_catalog
+
+    rng = np.random.default_rng(0)
+    images = {b: rng.normal(1, 0.1, (80, 80)).astype(np.float32)
+              for b in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')}
+    table = Table({'x': [40., 40., 40., 40., -50.], 'y': [40., 30., 50., 45., 40.],
+                   'cls': np.ma.MaskedArray([1, 0, 5, 3, 2],
+                                            mask=[False, False, False, True, False])})
+    data = cutouts_from_catalog(images, table, class_column='cls')
+    assert data.cutouts.shape == (1, 5, 32, 32)
+    assert list(data.labels) == [1] and list(data.index) == [0]
+    assert data.dropped == {'unlabelled': 2, 'invalid_class': 1, 'unclassifiable': 1}
+    with pytest.raises(ValueError, match='no class column'):
+        cutouts_from_catalog(images, table)

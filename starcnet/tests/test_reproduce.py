@@ -1,0 +1,154 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Reproducing the published StarcNet run on NGC 1566: every piece offline,
+and the real run (download of the mosaics and weights) as remote_data.
+"""
+
+import os
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.table import Table
+from astropy.utils.data import get_pkg_data_filename
+
+from starcnet.catalogs import read_legus
+from starcnet.cutouts import cutout_origin
+from starcnet.models.legacy import to_published_state_dict
+from starcnet.models.network import StarcNet
+from starcnet.models.registry import get_model_info
+from starcnet.reproduce import (NGC1566_MOSAICS_URL, legus_band_files,
+                                published_logits, read_legus_mosaics)
+
+EXCERPT = get_pkg_data_filename(
+    'data/hlsp_legus_hst_wfc3_ngc1566_multiband_v1_padagb-mwext-avgapcor_excerpt.tab')
+#: 0-based rows of the full catalog held in the excerpt (see data/README.rst).
+EXCERPT_ROWS = [0, 1, 2, 3, 4, 5, 6, 10, 11, 19]
+SCORES = get_pkg_data_filename('data/ngc1566_output_scores.npy')
+HUMAN = get_pkg_data_filename('data/ngc1566_human_class.ecsv')
+#: int(X), int(Y) of the published output_predictions.csv for those rows.
+PUBLISHED_XY = {1: (3006, 5901), 2: (2797, 5852), 3: (2794, 5830)}
+#: The per-band means of the published model (mean.npy).
+PUBLISHED_MEANS = [0.02376737, 0.13796899, 0.14457473, 0.2542926, 0.39018805]
+
+TARBALL_NAMES = ['hlsp_legus_hst_acs_ngc1566_f435w_v1_drc.fits',
+                 'hlsp_legus_hst_acs_ngc1566_f435w_v1_exp-drc.fits',
+                 'hlsp_legus_hst_wfc3_ngc1566_f275w_v1_drc.fits',
+                 'hlsp_legus_hst_wfc3_ngc1566_f336w_v1_drc.fits',
+                 'hlsp_legus_hst_wfc3_ngc1566_f438w_v1_drc.fits',
+                 'hlsp_legus_hst_wfc3_ngc1566_f555w_v1_drc.fits',
+                 'hlsp_legus_hst_wfc3_ngc1566_f814w_v1_drc.fits',
+                 'README.txt']
+
+
+def test_legus_band_files(tmp_path):
+    for name in TARBALL_NAMES:
+        (tmp_path / name).write_bytes(b'')
+    files = legus_band_files(tmp_path)
+    assert list(files) == ['F275W', 'F336W', 'F438W', 'F555W', 'F814W']
+    names = {band: os.path.basename(path) for band, path in files.items()}
+    # first in sorted name order: the ACS F435W file sorts before WFC3 F438W
+    assert names['F438W'] == 'hlsp_legus_hst_acs_ngc1566_f435w_v1_drc.fits'
+    assert names['F275W'] == 'hlsp_legus_hst_wfc3_ngc1566_f275w_v1_drc.fits'
+    assert names['F814W'] == 'hlsp_legus_hst_wfc3_ngc1566_f814w_v1_drc.fits'
+    (tmp_path / TARBALL_NAMES[-2]).unlink()
+    with pytest.raises(FileNotFoundError, match='F814W'):
+        legus_band_files(tmp_path)
+
+
+def test_catalog_rows_and_cutout_indices():
+    catalog = read_legus(EXCERPT)
+    human = Table.read(HUMAN)
+    scores = np.load(SCORES)
+    assert scores.shape == (len(human), 4) == (2752, 4)
+    # the excerpt rows are those rows of the full catalog (same ids)
+    assert list(catalog['id']) == list(np.asarray(human['id'])[EXCERPT_ROWS])
+    ix, iy = cutout_origin(catalog['x'], catalog['y'])
+    X = np.asarray(catalog['x_catalog'])
+    Y = np.asarray(catalog['y_catalog'])
+    assert np.array_equal(ix, X.astype(int) - 16)
+    assert np.array_equal(iy, Y.astype(int) - 16)
+    for k, (xi, yi) in PUBLISHED_XY.items():
+        row = list(catalog['id']).index(k)
+        assert (ix[row] + 16, iy[row] + 16) == (xi, yi)
+
+
+def test_published_normalisation_and_bands():
+    info = get_model_info('legus-2021')
+    assert info.bands == ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
+    assert info.normalization['kind'] == 'affine'
+    np.testing.assert_allclose(info.normalization['offset'], PUBLISHED_MEANS, rtol=1e-6)
+    assert list(info.normalization['scale']) == [1.0] * 5
+    assert info.config['width'] == 128 and info.config['groups'] == 8
+
+
+def _fake_checkpoint(path, width=32):
+    torch.manual_seed(3)
+    module = StarcNet(width=width).eval()
+    torch.save(to_published_state_dict(module.state_dict()), path)
+    return module
+
+
+def test_offline_pipeline(tmp_path):
+    """Fake published-format weights, a synthetic mosaic folder with the
+    real catalog positions shifted into a small image: our pipeline gives
+    the logits of the published recipe, written out by hand here."""
+    catalog = read_legus(EXCERPT)
+    shift_x = int(np.floor(catalog['x_catalog'].min())) - 40
+    shift_y = int(np.floor(catalog['y_catalog'].min())) - 40
+    catalog['x'] -= shift_x
+    catalog['y'] -= shift_y
+    X = np.asarray(catalog['x_catalog']) - shift_x
+    Y = np.asarray(catalog['y_catalog']) - shift_y
+    ny, nx = int(Y.max()) + 40, int(X.max()) + 40
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'ngc1566'
+    folder.mkdir()
+    data = {}
+    for name, level in zip(TARBALL_NAMES[2:7], PUBLISHED_MEANS):
+        data[name] = rng.gamma(2.0, level, (ny, nx)).astype(np.float32)
+        fits.PrimaryHDU(data[name]).writeto(folder / name)
+    weights = tmp_path / 'starcnet.pth'
+    module = _fake_checkpoint(weights)
+
+    image = read_legus_mosaics(folder)
+    logits, flags = published_logits(image, catalog, model=weights)
+    assert not flags.any()
+
+    # the published recipe: sorted files, primary HDU, int(Y)-16 slices, minus means
+    cutouts = np.stack([
+        np.stack([data[name][int(y) - 16:int(y) + 16, int(x) - 16:int(x) + 16]
+                  for name in TARBALL_NAMES[2:7]])
+        for x, y in zip(X, Y)])
+    cutouts = cutouts - np.asarray(PUBLISHED_MEANS, np.float32)[:, None, None]
+    with torch.no_grad():
+        expected = module(torch.from_numpy(cutouts.astype(np.float32))).numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+    assert np.array_equal(logits.argmax(1), expected.argmax(1))
+
+
+@pytest.mark.remote_data
+def test_reproduce_ngc1566_published_scores(tmp_path):
+    from astropy.utils.data import download_file
+
+    tarball = download_file(NGC1566_MOSAICS_URL, cache=True, pkgname='starcnet')
+    with tarfile.open(tarball) as archive:
+        archive.extractall(tmp_path, filter='data')
+    folders = {os.path.dirname(os.path.join(root, f))
+               for root, _, files in os.walk(tmp_path) for f in files
+               if f.lower().endswith('.fits')}
+    assert len(folders) == 1
+    image = read_legus_mosaics(folders.pop())
+    # LEGUS cluster catalog (HLSP); adjust if MAST moves it
+    url = ('https://archive.stsci.edu/hlsps/legus/cluster_catalogs/ngc1566/'
+           'hlsp_legus_hst_wfc3_ngc1566_multiband_v1_padagb-mwext-avgapcor.tab')
+    catalog = read_legus(download_file(url, cache=True, pkgname='starcnet'))
+    reference = np.load(SCORES)
+    assert len(catalog) == len(reference)
+    logits, flags = published_logits(image, catalog, model='legus-2021')
+    done = np.isfinite(logits).all(axis=1)
+    assert done.mean() > 0.95
+    np.testing.assert_allclose(logits[done], reference[done], atol=1e-3)
+    assert np.mean(logits[done].argmax(1) == reference[done].argmax(1)) == 1.0
