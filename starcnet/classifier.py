@@ -5,6 +5,7 @@ The star-cluster classifier: positions in, classified table out.
 
 import datetime
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from astropy import __version__ as astropy_version
@@ -12,8 +13,10 @@ from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, QTable, Table
 
 from . import conf
-from .cutouts import CUTOUT_SIZE, CutoutFlag, extract_cutouts, normalize
+from ._memmap import RowReleaser
+from .cutouts import CUTOUT_SIZE, CutoutFlag, cutout_origin, extract_cutouts, normalize
 from .images import MultiBandImage
+from .utils._progress import add_progress_bar
 
 __all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS']
 
@@ -51,6 +54,53 @@ def _resolve_device(device):
         msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
         raise ValueError(msg)
     return resolved
+
+
+#: Numerical precisions of the network: the float32 reference, and
+#: autocast to bfloat16 or float16 (faster on GPUs; check the agreement).
+PRECISIONS = ('float32', 'bfloat16', 'float16')
+
+#: Cutouts per network call on a CPU: 64 keeps a batch's activations of
+#: the published-size network in cache better than larger batches.
+CPU_NETWORK_BATCH = 64
+
+
+def _check_precision(precision):
+    precision = 'float32' if precision is None else str(precision)
+    if precision not in PRECISIONS:
+        msg = f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}'
+        raise ValueError(msg)
+    return precision
+
+
+def _autocast(device, precision):
+    """
+    The autocast context of a device and precision (a no-op for float32).
+    """
+    import torch
+
+    dtype = {'bfloat16': torch.bfloat16, 'float16': torch.float16}.get(precision)
+    return torch.autocast(device_type=device.type, dtype=dtype,
+                          enabled=dtype is not None)
+
+
+def _network_batch_size(device, batch_size, width, free_bytes=None):
+    """
+    Cutouts per network call: at most `CPU_NETWORK_BATCH` on a CPU; on
+    a GPU as many as a quarter of its free memory holds (at least
+    ``batch_size``, at most 8192).
+    """
+    if device.type != 'cuda':
+        return max(1, min(batch_size, CPU_NETWORK_BATCH))
+    if free_bytes is None:
+        import torch
+
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    # float32 activations alive at once, per cutout: about three maps of
+    # width x 32 x 32 in each of the three branches.
+    per_cutout = 9 * width * CUTOUT_SIZE ** 2 * 4
+    fits = int(free_bytes // 4 // per_cutout) // 256 * 256
+    return int(max(batch_size, min(8192, fits)))
 
 
 def _positions(sources, wcs):
@@ -138,6 +188,17 @@ class StarClusterClassifier:
         Sources with more than this fraction of a band's cutout outside
         the image, non-finite or masked are not classified (see
         `~starcnet.cutouts.extract_cutouts`).
+    precision : {'float32', 'bfloat16', 'float16'}, optional
+        Arithmetic of the network.  ``'float32'`` (default) is the
+        reference; the others run it under `torch.autocast`, which is
+        much faster on GPUs (and on CPUs with bfloat16 instructions) but
+        may change the class of a few sources (see the performance
+        page of the documentation).
+    compile : bool, optional
+        Run the network through `torch.compile` (frozen weights, fixed
+        batch shape; the last batch is padded).  The first call then
+        takes tens of seconds to compile, so it pays only for many
+        thousands of sources per classifier (see the performance page).
 
     Examples
     --------
@@ -148,7 +209,9 @@ class StarClusterClassifier:
     """
 
     def __init__(self, model=None, *, device=None, batch_size=None,
-                 max_bad_fraction=0.5):
+                 max_bad_fraction=0.5, precision='float32', compile=False):
+        import torch
+
         from .models.registry import load_model
 
         self.batch_size = int(conf.batch_size if batch_size is None else batch_size)
@@ -161,7 +224,13 @@ class StarClusterClassifier:
         self.max_bad_fraction = float(max_bad_fraction)
         self.device = _resolve_device(device)
         model = conf.default_model if model is None else model
+        self.precision = _check_precision(precision)
         self.network, self.model_info = load_model(model, device=self.device)
+        # channels_last (NHWC) lets oneDNN / cuDNN run the convolutions
+        # without reordering every activation.
+        self.network = self.network.to(memory_format=torch.channels_last)
+        self.compile = bool(compile)
+        self._compiled = None
         self.model_name = self.model_info.name
 
     def __repr__(self):
@@ -207,13 +276,44 @@ class StarClusterClassifier:
                    f' got {cutouts.shape}')
             raise ValueError(msg)
         out = np.empty((len(cutouts), len(self.class_names)), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(cutouts), self.batch_size):
-                batch = normalize(cutouts[start:start + self.batch_size],
+        step = _network_batch_size(self.device, self.batch_size,
+                                   self.model_info.config.get('width', 128))
+        cuda = self.device.type == 'cuda'
+        network = self._inference_network()
+        pending = []
+        with torch.inference_mode(), _autocast(self.device, self.precision):
+            for start in range(0, len(cutouts), step):
+                batch = normalize(cutouts[start:start + step],
                                   self.model_info.normalization)
-                tensor = torch.from_numpy(batch).to(self.device)
-                out[start:start + len(batch)] = self.network(tensor).float().cpu().numpy()
+                tensor = torch.from_numpy(batch)
+                if self.compile and len(batch) < step:
+                    # one batch shape, one compilation; cutouts are
+                    # classified independently, so padding changes nothing
+                    tensor = torch.cat([tensor, tensor.new_zeros(
+                        (step - len(batch), *tensor.shape[1:]))])
+                if cuda:
+                    # pinned memory, asynchronous copy: the GPU works on
+                    # this batch while the CPU prepares the next one.
+                    tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+                logits = network(tensor.contiguous(memory_format=torch.channels_last))
+                logits = logits[:len(batch)].float()
+                if cuda:
+                    pending.append((start, logits))
+                else:
+                    out[start:start + len(batch)] = logits.numpy()
+            for start, logits in pending:
+                out[start:start + len(logits)] = logits.cpu().numpy()
         return out
+
+    def _inference_network(self):
+        if not self.compile:
+            return self.network
+        if self._compiled is None:
+            import torch
+
+            self._compiled = torch.compile(self.network, dynamic=False,
+                                           options={'freezing': True})
+        return self._compiled
 
     def predict_proba(self, cutouts):
         """
@@ -231,7 +331,7 @@ class StarClusterClassifier:
         """
         return _softmax(self.predict_logits(cutouts))
 
-    def __call__(self, image, sources):
+    def __call__(self, image, sources, *, progress_bar=False):
         """
         Classify sources in a multi-band image.
 
@@ -245,6 +345,9 @@ class StarClusterClassifier:
             or ``x`` / ``y``; sky positions (the image needs a WCS); an
             ``(N, 2)`` array of x, y; or `None` (a finder that found
             nothing), which gives an empty table.
+        progress_bar : bool, optional
+            Show a tqdm progress bar over the batches on standard error
+            (needs ``pip install tqdm``; an `ImportError` without it).
 
         Returns
         -------
@@ -266,17 +369,43 @@ class StarClusterClassifier:
         logits = np.zeros((n, len(self.class_names)), dtype=np.float32)
         flags = np.zeros(n, dtype=np.int16)
         # Sources are processed in batches, so only one batch of cutouts
-        # is ever in memory.
-        for start in range(0, n, self.batch_size):
-            part = slice(start, start + self.batch_size)
-            cutouts, flags[part] = extract_cutouts(
-                arrays, x[part], y[part], masks=masks,
-                max_bad_fraction=self.max_bad_fraction)
-            # to e-/s here, batch by batch, so memory-mapped bands stay on disk
-            cutouts *= scales[None, :, None, None]
-            ok = (flags[part] & CutoutFlag.UNCLASSIFIED) == 0
-            if ok.any():
-                logits[np.flatnonzero(ok) + start] = self.predict_logits(cutouts[ok])
+        # is ever in memory, in order of row, so that the pages of
+        # memory-mapped bands above the current strip can be given back
+        # (resident memory stays flat); results go back in input order.
+        order = np.argsort(y, kind='stable')
+        top_row = cutout_origin(x[order], y[order])[1]
+        releaser = RowReleaser([*arrays, *masks])
+        step = self.batch_size
+        if self.device.type == 'cuda':
+            step = _network_batch_size(self.device, step,
+                                       self.model_info.config.get('width', 128))
+
+        def cut(start):
+            index = order[start:start + step]
+            return index, extract_cutouts(arrays, x[index], y[index], masks=masks,
+                                          max_bad_fraction=self.max_bad_fraction)
+
+        batches = add_progress_bar(
+            range(0, n, step), desc=f'StarcNet: {n} sources',
+            unit='batch', progress_bar=progress_bar)
+        # One thread cuts the next batch (reading its pixels) while the
+        # network classifies this one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(cut, 0) if n else None
+            for start in batches:
+                index, (cutouts, batch_flags) = ahead.result()
+                flags[index] = batch_flags
+                following = start + step
+                if following < n:
+                    ahead = pool.submit(cut, following)
+                # to e-/s here, batch by batch, so memory-mapped bands stay on disk
+                cutouts *= scales[None, :, None, None]
+                ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
+                if ok.any():
+                    logits[index[ok]] = self.predict_logits(cutouts[ok])
+                if releaser:
+                    releaser.release(top_row[following] if following < n
+                                     else arrays[0].shape[0])
         n_bad = int(np.count_nonzero(flags & CutoutFlag.UNCLASSIFIED))
         if n_bad:
             log.info('%d of %d sources were not classified (see starcnet_flags)',

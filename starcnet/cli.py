@@ -337,6 +337,27 @@ def _default_model():
     return conf.default_model
 
 
+def cmd_classify_many(args):
+    try:
+        from .distributed import classify_galaxies, read_galaxy_list
+        galaxies = read_galaxy_list(args.galaxies)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    for galaxy in galaxies:
+        if galaxy['output'] is None:
+            galaxy['output'] = os.path.join(args.output_dir,
+                                            f"{galaxy['name']}_starcnet.ecsv")
+    os.makedirs(args.output_dir, exist_ok=True)
+    paths = classify_galaxies(
+        galaxies, model=args.model, device=args.device,
+        batch_size=args.batch_size, precision=args.precision,
+        overwrite=args.overwrite, scheduler=args.scheduler,
+        n_workers=args.workers, threads_per_worker=args.threads_per_worker)
+    for galaxy, path in zip(galaxies, paths):
+        log.info('%s: wrote %s', galaxy['name'], path)
+    print(f'{len(paths)} galaxies classified')
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog='starcnet',
@@ -460,6 +481,27 @@ def _parser():
     p.add_argument('--output', '-o', required=True, help='output .safetensors file')
     p.add_argument('--overwrite', action='store_true', help='replace an existing file')
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser('classify-many', help='classify the galaxies of a list with Dask',
+                       description='Classify every galaxy of a galaxy list (JSON or '
+                                   'ECSV: bands, catalog and output per galaxy) in '
+                                   'parallel with dask.distributed, on a local '
+                                   'cluster or an existing scheduler.')
+    p.add_argument('galaxies', help='galaxy list file (.json or .ecsv)')
+    p.add_argument('--output-dir', '-o', default='.',
+                   help='folder for the catalogs of galaxies without an "output" '
+                        '(written as NAME_starcnet.ecsv; default: .)')
+    p.add_argument('--scheduler', default=None,
+                   help='Dask scheduler address (tcp://host:8786) or scheduler '
+                        'file (.json); default: a local cluster')
+    p.add_argument('--workers', type=int, default=None,
+                   help='worker processes of the local cluster (default: one per core)')
+    p.add_argument('--threads-per-worker', type=int, default=1,
+                   help='threads per worker process of the local cluster')
+    p.add_argument('--precision', choices=['float32', 'bfloat16', 'float16'],
+                   default='float32', help='network arithmetic (default float32)')
+    _common(p)
+    p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
+    p.set_defaults(func=cmd_classify_many)
     return parser
 
 

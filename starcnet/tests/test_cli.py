@@ -88,7 +88,8 @@ def test_models_list_and_show(capsys):
 
 
 def test_help(capsys):
-    for sub in ([], ['classify'], ['demo'], ['models']):
+    for sub in ([], ['classify'], ['demo'], ['models'], ['plot'], ['train'],
+                ['classify-many']):
         with pytest.raises(SystemExit) as exc:
             main([*sub, '--help'])
         assert exc.value.code == 0

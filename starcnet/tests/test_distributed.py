@@ -1,0 +1,99 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Many galaxies and mosaic tiles through dask.distributed give the
+results of a serial run.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from starcnet import StarClusterClassifier, read_catalog, write_catalog
+from starcnet.conftest import make_test_scene
+
+pytest.importorskip('distributed')
+
+from starcnet.distributed import classify_galaxies, classify_tiles, dask_client, read_galaxy_list
+
+
+def _galaxy(directory, seed):
+    directory.mkdir()
+    bands, sources = make_test_scene(shape=(160, 200), n=9, seed=seed)
+    paths = {}
+    for band, data in bands.items():
+        paths[band] = str(directory / f'{band.lower()}.fits')
+        fits.PrimaryHDU(data).writeto(paths[band])
+    write_catalog(sources, directory / 'candidates.ecsv')
+    return bands, sources, paths
+
+
+def _same(a, b):
+    assert a.colnames == b.colnames
+    np.testing.assert_array_equal(a['cluster_class'], b['cluster_class'])
+    np.testing.assert_array_equal(a['starcnet_flags'], b['starcnet_flags'])
+    for k in range(1, 5):
+        assert np.abs(np.asarray(a[f'prob_class{k}'])
+                      - np.asarray(b[f'prob_class{k}'])).max() <= 1e-4
+
+
+@pytest.fixture(scope='module')
+def client():
+    with dask_client(n_workers=2, threads_per_worker=1, processes=False) as client:
+        yield client
+
+
+def test_galaxy_list_json_and_ecsv(tmp_path, tiny_model_path, client):
+    galaxies = {name: _galaxy(tmp_path / name, seed)
+                for seed, name in enumerate(['ngc0001', 'ngc0002', 'ngc0003'])}
+    entries = [{'name': name, 'catalog': f'{name}/candidates.ecsv',
+                'bands': {b: p.replace(str(tmp_path) + '/', '') for b, p in g[2].items()},
+                'output': f'out/{name}.ecsv' if name != 'ngc0003' else None}
+               for name, g in galaxies.items()]
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'galaxies.json').write_text(json.dumps(entries))
+    table = Table({'name': [e['name'] for e in entries],
+                   'catalog': [e['catalog'] for e in entries]})
+    for band in entries[0]['bands']:
+        table[band] = [e['bands'][band] for e in entries]
+    table.write(tmp_path / 'galaxies.ecsv')
+    from_ecsv = read_galaxy_list(tmp_path / 'galaxies.ecsv')
+    from_json = read_galaxy_list(tmp_path / 'galaxies.json')
+    assert [g['bands'] for g in from_ecsv] == [g['bands'] for g in from_json]
+    assert from_ecsv[0]['output'] is None
+
+    results = classify_galaxies(tmp_path / 'galaxies.json', model=tiny_model_path,
+                                scheduler=client)
+    assert results[:2] == [str(tmp_path / 'out' / 'ngc0001.ecsv'),
+                           str(tmp_path / 'out' / 'ngc0002.ecsv')]
+    serial = StarClusterClassifier(tiny_model_path, device='cpu')
+    for name, result in zip(galaxies, results):
+        bands, sources, _ = galaxies[name]
+        expected = serial(bands, sources)
+        got = result if name == 'ngc0003' else read_catalog(result)
+        _same(got, expected)
+        assert got.meta['starcnet']['galaxy'] == name
+    with pytest.raises(FileExistsError, match='already exist'):
+        classify_galaxies(from_json, model=tiny_model_path, scheduler=client)
+
+
+def test_tiles_match_serial(tmp_path, tiny_model_path, client):
+    bands, sources, paths = _galaxy(tmp_path / 'mosaic', 7)
+    tiled = classify_tiles(paths, sources, tile_size=64, model=tiny_model_path,
+                           scheduler=client)
+    _same(tiled, StarClusterClassifier(tiny_model_path, device='cpu')(bands, sources))
+    np.testing.assert_array_equal(tiled['x'], sources['x'])
+
+
+def test_bad_galaxy_lists(tmp_path):
+    (tmp_path / 'a.json').write_text(json.dumps([{'name': 'x', 'bands': {}}]))
+    with pytest.raises(ValueError, match='needs "bands"'):
+        read_galaxy_list(tmp_path / 'a.json')
+    (tmp_path / 'b.json').write_text(json.dumps([{'name': 'x', 'colour': 1}]))
+    with pytest.raises(ValueError, match='unknown keys'):
+        read_galaxy_list(tmp_path / 'b.json')
+    Table({'name': ['x']}).write(tmp_path / 'c.ecsv')
+    with pytest.raises(ValueError, match='catalog missing'):
+        read_galaxy_list(tmp_path / 'c.ecsv')
