@@ -141,10 +141,11 @@ def test_reproduce_ngc1566_published_scores(tmp_path):
                if f.lower().endswith('.fits')}
     assert len(folders) == 1
     image = read_legus_mosaics(folders.pop())
-    # LEGUS cluster catalog (HLSP); adjust if MAST moves it
-    url = ('https://archive.stsci.edu/hlsps/legus/cluster_catalogs/ngc1566/'
-           'hlsp_legus_hst_wfc3_ngc1566_multiband_v1_padagb-mwext-avgapcor.tab')
-    catalog = read_legus(download_file(url, cache=True, pkgname='starcnet'))
+    # The catalog positions (1-based, as published) ship with the tests,
+    # in catalog order, so only the mosaics and the weights are fetched.
+    positions = Table.read(HUMAN)
+    catalog = Table({'id': positions['id'], 'x': positions['x_catalog'] - 1,
+                     'y': positions['y_catalog'] - 1})
     reference = np.load(SCORES)
     assert len(catalog) == len(reference)
     logits, flags = published_logits(image, catalog, model='legus-2021')
@@ -152,3 +153,14 @@ def test_reproduce_ngc1566_published_scores(tmp_path):
     assert done.mean() > 0.95
     np.testing.assert_allclose(logits[done], reference[done], atol=1e-3)
     assert np.mean(logits[done].argmax(1) == reference[done].argmax(1)) == 1.0
+
+
+def test_shipped_positions_match_the_catalog():
+    # the positions the remote test uses are the catalog's, row for row
+    positions = Table.read(HUMAN)
+    excerpt = read_legus(EXCERPT)
+    rows = positions[EXCERPT_ROWS]
+    np.testing.assert_array_equal(rows['id'], excerpt['id'])
+    np.testing.assert_allclose(rows['x_catalog'], excerpt['x_catalog'])
+    np.testing.assert_allclose(rows['y_catalog'], excerpt['y_catalog'])
+    assert len(positions) == len(np.load(SCORES))
