@@ -72,6 +72,38 @@ def make_test_scene(shape=(200, 240), n=12, seed=0):
     return bands, QTable({'x': x, 'y': y})
 
 
+def write_test_scene(directory):
+    """
+    `make_test_scene` written as one FITS file per band (with a TAN WCS
+    and BUNIT = ELECTRONS/S) plus an ECSV source list.
+
+    Returns
+    -------
+    band_args : list of str
+        ``BAND=PATH`` arguments for the command line.
+    catalog : `pathlib.Path`
+        The source list.
+    sources : `~astropy.table.QTable`
+        The sources.
+    """
+    from astropy.io import fits
+
+    from starcnet.cli import _demo_wcs
+
+    bands, sources = make_test_scene()
+    wcs = _demo_wcs(240)
+    band_args = []
+    for band, data in bands.items():
+        header = wcs.to_header()
+        header['BUNIT'] = 'ELECTRONS/S'
+        path = directory / f'{band.lower()}.fits'
+        fits.PrimaryHDU(data, header=header).writeto(path)
+        band_args.append(f'{band}={path}')
+    catalog = directory / 'sources.ecsv'
+    sources.write(catalog)
+    return band_args, catalog, sources
+
+
 @pytest.fixture
 def scene():
     return make_test_scene()

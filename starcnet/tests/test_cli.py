@@ -2,29 +2,17 @@
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import QTable
 from regions import Regions
 
-from starcnet.cli import _demo_wcs, main
+from starcnet.cli import main
 from starcnet.io import read_catalog
-from starcnet.conftest import make_test_scene
+from starcnet.conftest import write_test_scene
 
 
 @pytest.fixture
 def band_files(tmp_path):
-    bands, sources = make_test_scene()
-    wcs = _demo_wcs(240)
-    args = []
-    for band, data in bands.items():
-        header = wcs.to_header()
-        header['BUNIT'] = 'ELECTRONS/S'
-        path = tmp_path / f'{band.lower()}.fits'
-        fits.PrimaryHDU(data, header=header).writeto(path)
-        args.append(f'{band}={path}')
-    catalog = tmp_path / 'sources.ecsv'
-    sources.write(catalog)
-    return args, catalog, sources
+    return write_test_scene(tmp_path)
 
 
 def test_classify_with_catalog(band_files, tiny_model_path, tmp_path, capsys):

@@ -6,11 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from starcnet import StarClusterClassifier
-from starcnet.cli import _demo_wcs, _show_progress, main
-from starcnet.conftest import make_test_scene
+from starcnet.cli import _show_progress, main
+from starcnet.conftest import make_test_scene, write_test_scene
 from starcnet.utils import _optional_deps
 from starcnet.utils._progress import add_progress_bar
 
@@ -89,17 +88,7 @@ def test_cli_shows_progress_only_on_a_terminal(monkeypatch):
 
 @pytest.fixture
 def band_args(tmp_path):
-    bands, sources = make_test_scene()
-    wcs = _demo_wcs(240)
-    args = []
-    for band, data in bands.items():
-        header = wcs.to_header()
-        header['BUNIT'] = 'ELECTRONS/S'
-        path = tmp_path / f'{band.lower()}.fits'
-        fits.PrimaryHDU(data, header=header).writeto(path)
-        args.append(f'{band}={path}')
-    catalog = tmp_path / 'sources.ecsv'
-    sources.write(catalog)
+    args, catalog, _ = write_test_scene(tmp_path)
     return [*args, '--catalog', str(catalog)]
 
 

@@ -4,11 +4,10 @@ import sys
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import MaskedColumn
 
-from starcnet.cli import _demo_wcs, main
-from starcnet.conftest import make_test_scene
+from starcnet.cli import main
+from starcnet.conftest import write_test_scene
 from starcnet.io import read_catalog, write_catalog
 from starcnet.regions import CLASS_COLORS
 
@@ -272,17 +271,7 @@ def test_no_matplotlib(classified, monkeypatch):
 
 @pytest.fixture
 def classified_files(tmp_path, tiny_model_path):
-    bands, sources = make_test_scene()
-    wcs = _demo_wcs(240)
-    args = []
-    for band, data in bands.items():
-        header = wcs.to_header()
-        header['BUNIT'] = 'ELECTRONS/S'
-        path = tmp_path / f'{band.lower()}.fits'
-        fits.PrimaryHDU(data, header=header).writeto(path)
-        args.append(f'{band}={path}')
-    sources_path = tmp_path / 'sources.ecsv'
-    sources.write(sources_path)
+    args, sources_path, sources = write_test_scene(tmp_path)
     catalog_path = tmp_path / 'field.ecsv'
     assert main(['-q', 'classify', *args, '--catalog', str(sources_path), '--model',
                  str(tiny_model_path), '-o', str(catalog_path)]) == 0
