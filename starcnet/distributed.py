@@ -347,8 +347,9 @@ def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
         As for `~starcnet.StarClusterClassifier` (pixel positions).
     tile_size : int, optional
         Side of a tile in pixels.
-    model, device, batch_size, precision, scheduler, n_workers, \
-            threads_per_worker, processes, torch_threads
+    model, device, batch_size, precision : optional
+        As for `classify_galaxies`.
+    scheduler, n_workers, threads_per_worker, processes, torch_threads : optional
         As for `classify_galaxies`.
 
     Returns
