@@ -14,7 +14,8 @@ from astropy.table import MaskedColumn, QTable, Table
 
 from . import conf
 from ._memmap import RowReleaser
-from .cutouts import CUTOUT_SIZE, CutoutFlag, cutout_origin, extract_cutouts, normalize
+from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin,  # noqa: F401
+                      extract_cutouts, normalize, position_columns)
 from .images import MultiBandImage
 from .utils._progress import add_progress_bar
 
@@ -22,11 +23,6 @@ __all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS']
 
 log = logging.getLogger(__name__)
 
-#: Accepted position column pairs, in order of preference: photutils 3,
-#: photutils < 3, plain.
-POSITION_COLUMNS = (('x_centroid', 'y_centroid'),
-                    ('xcentroid', 'ycentroid'),
-                    ('x', 'y'))
 
 #: Columns added to the source table.
 OUTPUT_COLUMNS = ('cluster_class', 'cluster_class_name', 'prob_class1',
@@ -123,15 +119,8 @@ def _positions(sources, wcs):
         table = QTable({'x': x, 'y': y, 'sky_centroid': sources})
     elif isinstance(sources, Table):
         table = QTable(sources, copy=True)
-        for xname, yname in POSITION_COLUMNS:
-            if xname in table.colnames and yname in table.colnames:
-                break
-        else:
-            names = ', '.join(f'{a}/{b}' for a, b in POSITION_COLUMNS)
-            msg = (f'the source table has no position columns: expected one '
-                   f'of {names}; it has {", ".join(table.colnames) or "none"}')
-            raise ValueError(msg)
-        x, y = (_plain(table[name], name) for name in (xname, yname))
+        x, y = (_plain(table[name], name)
+                for name in position_columns(table, 'source table'))
     else:
         arr = np.asarray(sources, dtype=float)
         if arr.ndim != 2 or arr.shape[1] != 2:

@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ['CUTOUT_SIZE', 'CutoutFlag', 'cutout_origin', 'extract_cutouts',
-           'normalize']
+__all__ = ['CUTOUT_SIZE', 'CutoutFlag', 'POSITION_COLUMNS', 'position_columns',
+           'table_positions', 'cutout_origin', 'extract_cutouts', 'normalize']
 
 #: Side of a StarcNet cutout in pixels.
 CUTOUT_SIZE = 32
@@ -41,6 +41,60 @@ class CutoutFlag(enum.IntFlag):
     UNCLASSIFIED = 8
     #: Not classified: the position lies outside the image.
     OUTSIDE = 16
+
+
+#: Accepted 0-based pixel position column pairs, in order of preference:
+#: photutils 3, photutils < 3, plain.
+POSITION_COLUMNS = (('x_centroid', 'y_centroid'),
+                    ('xcentroid', 'ycentroid'),
+                    ('x', 'y'))
+
+
+def position_columns(table, what='table'):
+    """
+    Names of a table's x and y pixel position columns.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    what : str, optional
+        How the error message names the table.
+
+    Returns
+    -------
+    xname, yname : str
+        The first pair of `POSITION_COLUMNS` that the table has.
+
+    Raises
+    ------
+    ValueError
+        If it has none.
+    """
+    for xname, yname in POSITION_COLUMNS:
+        if xname in table.colnames and yname in table.colnames:
+            return xname, yname
+    names = ', '.join(f'{a}/{b}' for a, b in POSITION_COLUMNS)
+    msg = (f'the {what} has no pixel positions (no position columns {names}); '
+           f'it has {", ".join(table.colnames) or "none"}')
+    raise ValueError(msg)
+
+
+def table_positions(table, what='table'):
+    """
+    The 0-based pixel positions of a table as float arrays.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    what : str, optional
+        How the error message names the table.
+
+    Returns
+    -------
+    x, y : `~numpy.ndarray`
+    """
+    return tuple(np.asarray(getattr(table[name], 'value', table[name]), dtype=float)
+                 for name in position_columns(table, what))
 
 
 def cutout_origin(x, y, size=CUTOUT_SIZE):

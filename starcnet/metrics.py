@@ -15,6 +15,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 
+from .cutouts import table_positions
+
 __all__ = ['LEGUS_CLASSES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
            'confusion_table', 'accuracy', 'binary_accuracy',
            'classification_report', 'match_catalogs']
@@ -29,9 +31,6 @@ CLUSTER_CLASSES = (1, 2)
 
 _CLASS_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
                 3: 'association', 4: 'non-cluster'}
-
-_POSITION_COLUMNS = (('x_centroid', 'y_centroid'), ('xcentroid', 'ycentroid'),
-                     ('x', 'y'))
 
 
 def _labels(values, name):
@@ -327,15 +326,7 @@ def _column(table, name, which):
 
 
 def _xy(table, which):
-    for xname, yname in _POSITION_COLUMNS:
-        if xname in table.colnames and yname in table.colnames:
-            x, y = table[xname], table[yname]
-            x = getattr(x, 'value', x)
-            y = getattr(y, 'value', y)
-            return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-    names = ', '.join(f'{a}/{b}' for a, b in _POSITION_COLUMNS)
-    msg = f'the {which} table has no pixel positions: expected one of {names}'
-    raise ValueError(msg)
+    return np.column_stack(table_positions(table, f'{which} table'))
 
 
 def _one_to_one(i, j, sep):

@@ -9,21 +9,12 @@ from astropy.coordinates import SkyCoord
 from regions import CirclePixelRegion, CircleSkyRegion, PixCoord, Regions
 
 from ._io import atomic_write
+from .cutouts import table_positions
 
 __all__ = ['CLASS_COLORS', 'catalog_to_regions', 'write_regions']
 
 #: DS9 colour per LEGUS class; ``None`` is for unclassified sources.
 CLASS_COLORS = {1: 'green', 2: 'cyan', 3: 'yellow', 4: 'red', None: 'magenta'}
-
-
-def _positions(catalog):
-    for xname, yname in (('x_centroid', 'y_centroid'),
-                         ('xcentroid', 'ycentroid'), ('x', 'y')):
-        if xname in catalog.colnames and yname in catalog.colnames:
-            return (np.asarray(getattr(catalog[xname], 'value', catalog[xname]), float),
-                    np.asarray(getattr(catalog[yname], 'value', catalog[yname]), float))
-    msg = 'the catalog has no x_centroid/y_centroid, xcentroid/ycentroid or x/y columns'
-    raise ValueError(msg)
 
 
 def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
@@ -63,7 +54,7 @@ def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
                              for k in range(1, 5)])
     if coord == 'pixel':
         radius = 5.0 if radius is None else float(radius)
-        x, y = _positions(catalog)
+        x, y = table_positions(catalog, 'catalog')
         centers = [PixCoord(xi, yi) for xi, yi in zip(x, y)]
         make = CirclePixelRegion
     elif coord == 'sky':

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cutouts import CutoutFlag, extract_cutouts, normalize
+from .cutouts import CutoutFlag, extract_cutouts, normalize, table_positions
 from .models.network import SCALES, StarcNet
 from .utils._progress import add_progress_bar
 
@@ -681,9 +681,6 @@ class LabelledCutouts(NamedTuple):
     dropped: dict
 
 
-_POSITION_COLUMNS = (('x_centroid', 'y_centroid'), ('xcentroid', 'ycentroid'), ('x', 'y'))
-
-
 def cutouts_from_catalog(image, table, *, class_column='human_class', bands=None,
                          max_bad_fraction=0.5):
     """
@@ -728,15 +725,7 @@ def cutouts_from_catalog(image, table, *, class_column='human_class', bands=None
         msg = (f'the table has no class column {class_column!r}; its columns are '
                f'{", ".join(table.colnames)} (choose one with class_column=)')
         raise ValueError(msg)
-    for xname, yname in _POSITION_COLUMNS:
-        if xname in table.colnames and yname in table.colnames:
-            break
-    else:
-        msg = ('the table has no pixel positions: expected columns x_centroid/'
-               'y_centroid, xcentroid/ycentroid or x/y (0-based pixels)')
-        raise ValueError(msg)
-    x = np.asarray(getattr(table[xname], 'value', table[xname]), dtype=float)
-    y = np.asarray(getattr(table[yname], 'value', table[yname]), dtype=float)
+    x, y = table_positions(table)
 
     column = table[class_column]
     values = np.ma.asarray(getattr(column, 'value', column))

@@ -14,7 +14,8 @@ import numpy as np
 
 from .cutouts import CUTOUT_SIZE, extract_cutouts
 from .images import BAND_EQUIVALENTS, MultiBandImage
-from .regions import CLASS_COLORS, _positions
+from .cutouts import table_positions
+from .regions import CLASS_COLORS
 
 __all__ = ['RGB_BANDS', 'plot_rgb', 'plot_cutout_gallery',
            'plot_probability_histograms', 'plot_confusion_matrix']
@@ -229,7 +230,7 @@ def plot_rgb(image, catalog=None, *, bands=RGB_BANDS, stretch='asinh',
     if catalog is None:
         return ax
 
-    x, y = _positions(catalog)
+    x, y = table_positions(catalog, 'catalog')
     inside = (x >= x0 - 0.5) & (x < x1 - 0.5) & (y >= y0 - 0.5) & (y < y1 - 0.5)
     if 'cluster_class' in catalog.colnames:
         classes = _classes(catalog)
@@ -369,7 +370,7 @@ def plot_cutout_gallery(image, catalog, *, n_per_class=10, bands=RGB_BANDS,
     used, arrays, scales = _band_pixels(image, bands)
     classes = _classes(catalog)
     names = _class_names(catalog)
-    x, y = _positions(catalog)
+    x, y = table_positions(catalog, 'catalog')
     ids = _ids(catalog)
     rng = np.random.default_rng(seed)
     chosen = {k: _select(classes, _probabilities(catalog, f'prob_class{k}'), k,
