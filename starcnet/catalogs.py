@@ -180,7 +180,7 @@ def read_legus(path, *, class_column=None):
         raise ValueError(msg)
     offset = 0
     if ncol >= 7 and (np.any(np.abs(data[:, 3]) > 360)
-                               or np.any(np.abs(data[:, 4]) > 90)):
+                      or np.any(np.abs(data[:, 4]) > 90)):
         # NGC 1313 layout: a second pixel-position pair before RA, Dec
         offset = 2
     n_fixed = 33 + offset

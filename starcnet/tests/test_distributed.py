@@ -16,7 +16,8 @@ from starcnet.conftest import make_test_scene
 
 pytest.importorskip('distributed')
 
-from starcnet.distributed import classify_galaxies, classify_tiles, dask_client, read_galaxy_list
+from starcnet.distributed import (classify_galaxies, classify_tiles,  # noqa: E402
+                                  dask_client, read_galaxy_list)
 
 
 def _galaxy(directory, seed):

@@ -12,6 +12,7 @@ from starcnet.models.network import StarcNet
 from starcnet.cutouts import normalize
 from starcnet.training import class_weights, dihedral_augment, train_model
 
+
 def _dihedral(image):
     out = []
     for flipped in (image, image[..., ::-1]):
