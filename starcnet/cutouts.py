@@ -9,6 +9,7 @@ import enum
 import warnings
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ['CUTOUT_SIZE', 'CutoutFlag', 'POSITION_COLUMNS', 'position_columns',
            'table_positions', 'cutout_origin', 'extract_cutouts', 'normalize']
@@ -184,44 +185,61 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
         return cutouts, flags
 
     ix, iy = cutout_origin(x, y, size)
-    steps = np.arange(size)
-    rows = iy[:, None] + steps
-    cols = ix[:, None] + steps
-    inside = (((rows >= 0) & (rows < ny))[:, :, None]
-              & ((cols >= 0) & (cols < nx))[:, None, :])
-    rows = np.clip(rows, 0, ny - 1)[:, :, None]
-    cols = np.clip(cols, 0, nx - 1)[:, None, :]
-
-    edge = ~inside.all(axis=(1, 2))
+    # Cutouts wholly inside the image (nearly all) are copied as windows
+    # of the band, 32 rows of 32 contiguous pixels each; the few on an
+    # edge go through clipped fancy indexing and are then filled.
+    interior = (ix >= 0) & (iy >= 0) & (ix + size <= nx) & (iy + size <= ny)
+    core = np.flatnonzero(interior)
+    edge = np.flatnonzero(~interior)
     flags[edge] |= CutoutFlag.EDGE
     cx, cy = np.floor(x), np.floor(y)
     outside = (cx < 0) | (cx >= nx) | (cy < 0) | (cy >= ny)
     flags[outside] |= CutoutFlag.OUTSIDE | CutoutFlag.UNCLASSIFIED
+    if edge.size:
+        steps = np.arange(size)
+        rows = iy[edge, None] + steps
+        cols = ix[edge, None] + steps
+        inside = (((rows >= 0) & (rows < ny))[:, :, None]
+                  & ((cols >= 0) & (cols < nx))[:, None, :])
+        rows = np.clip(rows, 0, ny - 1)[:, :, None]
+        cols = np.clip(cols, 0, nx - 1)[:, None, :]
+
+    def cut_band(data, out):
+        if core.size:
+            windows = sliding_window_view(np.asarray(data), (size, size))
+            out[core] = windows[iy[core], ix[core]]
+        if edge.size:
+            out[edge] = data[rows, cols]
+        return out
 
     unclassified = outside.copy()
     for b, data in enumerate(arrays):
-        cut = np.asarray(data[rows, cols], dtype=np.float32)
-        bad = ~inside
-        nonfinite = ~np.isfinite(cut) & inside
-        flags[nonfinite.any(axis=(1, 2))] |= CutoutFlag.NONFINITE
-        bad |= nonfinite
+        cut = cut_band(data, cutouts[:, b])
+        bad = ~np.isfinite(cut)
+        if edge.size:
+            bad[edge] &= inside
+        flags[bad.any(axis=(1, 2))] |= CutoutFlag.NONFINITE
         if masks is not None and masks[b] is not None:
-            masked = np.asarray(masks[b][rows, cols], dtype=bool) & inside
+            masked = cut_band(masks[b], np.empty(cut.shape, dtype=bool))
+            if edge.size:
+                masked[edge] &= inside
             flags[masked.any(axis=(1, 2))] |= CutoutFlag.MASKED
             bad |= masked
-        unclassified |= bad[:, CORE, CORE].any(axis=(1, 2))
-        unclassified |= bad.mean(axis=(1, 2)) > max_bad_fraction
+        if edge.size:
+            bad[edge] |= ~inside
         has_bad = np.flatnonzero(bad.any(axis=(1, 2)))
-        if has_bad.size:
-            sub = np.where(bad[has_bad], np.nan, cut[has_bad])
-            with warnings.catch_warnings():
-                # all-bad cutouts give NaN here; they are unclassified.
-                warnings.simplefilter('ignore', RuntimeWarning)
-                fill = np.nanmedian(sub, axis=(1, 2))
-            fill = np.where(np.isfinite(fill), fill, 0.0).astype(np.float32)
-            cut[has_bad] = np.where(bad[has_bad], fill[:, None, None],
-                                    cut[has_bad])
-        cutouts[:, b] = cut
+        if not has_bad.size:
+            continue
+        bad = bad[has_bad]
+        unclassified[has_bad] |= bad[:, CORE, CORE].any(axis=(1, 2))
+        unclassified[has_bad] |= bad.mean(axis=(1, 2)) > max_bad_fraction
+        sub = np.where(bad, np.nan, cut[has_bad])
+        with warnings.catch_warnings():
+            # all-bad cutouts give NaN here; they are unclassified.
+            warnings.simplefilter('ignore', RuntimeWarning)
+            fill = np.nanmedian(sub, axis=(1, 2))
+        fill = np.where(np.isfinite(fill), fill, 0.0).astype(np.float32)
+        cut[has_bad] = np.where(bad, fill[:, None, None], cut[has_bad])
     flags[unclassified] |= CutoutFlag.UNCLASSIFIED
     return cutouts, flags
 
