@@ -30,6 +30,13 @@ class Conf(_config.ConfigNamespace):
         "'cpu', 'cuda' or 'cuda:N'.")
     batch_size = _config.ConfigItem(
         256, 'Number of cutouts classified per network call.', cfgtype='integer')
+    tune_malloc = _config.ConfigItem(
+        True,
+        'On Linux with glibc, keep the large buffers of the network in the '
+        'heap while a classifier runs on the CPU instead of mapping fresh '
+        'pages for every batch (about 1.3x faster for the published-size '
+        'network, 2x for the bundled model); the defaults are restored '
+        'afterwards.', cfgtype='boolean')
 
 
 conf = Conf()

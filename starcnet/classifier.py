@@ -17,6 +17,7 @@ from ._memmap import RowReleaser
 from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin,  # noqa: F401
                       extract_cutouts, normalize, position_columns)
 from .images import MultiBandImage
+from .utils._allocator import large_cpu_buffers
 from .utils._progress import add_progress_bar
 
 __all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS']
@@ -56,9 +57,12 @@ def _resolve_device(device):
 #: autocast to bfloat16 or float16 (faster on GPUs; check the agreement).
 PRECISIONS = ('float32', 'bfloat16', 'float16')
 
-#: Cutouts per network call on a CPU: 64 keeps a batch's activations of
-#: the published-size network in cache better than larger batches.
+#: Cutouts per network call on a CPU: at most 64, and at most what keeps
+#: one activation map of a batch within ``CPU_ACTIVATION_BYTES`` (32 for
+#: the published-size network), below glibc's largest mmap threshold
+#: (see `starcnet.utils._allocator`).
 CPU_NETWORK_BATCH = 64
+CPU_ACTIVATION_BYTES = 16 * 1024 ** 2
 
 
 def _check_precision(precision):
@@ -82,12 +86,15 @@ def _autocast(device, precision):
 
 def _network_batch_size(device, batch_size, width, free_bytes=None):
     """
-    Cutouts per network call: at most `CPU_NETWORK_BATCH` on a CPU; on
+    Cutouts per network call: at most `CPU_NETWORK_BATCH` on a CPU (32
+    for the published-size network, see `CPU_ACTIVATION_BYTES`); on
     a GPU as many as a quarter of its free memory holds (at least
     ``batch_size``, at most 8192).
     """
     if device.type != 'cuda':
-        return max(1, min(batch_size, CPU_NETWORK_BATCH))
+        per_cutout = width * CUTOUT_SIZE ** 2 * 4
+        return max(1, min(batch_size, CPU_NETWORK_BATCH,
+                          CPU_ACTIVATION_BYTES // per_cutout))
     if free_bytes is None:
         import torch
 
@@ -185,9 +192,10 @@ class StarClusterClassifier:
         page of the documentation).
     compile : bool, optional
         Run the network through `torch.compile` (frozen weights, fixed
-        batch shape; the last batch is padded).  The first call then
-        takes tens of seconds to compile, so it pays only for many
-        thousands of sources per classifier (see the performance page).
+        batch shape; the last batch is padded; needs a C++ compiler on
+        a CPU).  The first call then takes 10-30 s to compile and, on a
+        CPU, the compiled network is only a few percent faster than the
+        eager one, so it rarely pays there (see the performance page).
 
     Examples
     --------
@@ -225,7 +233,8 @@ class StarClusterClassifier:
     def __repr__(self):
         return (f'<{self.__class__.__name__}(model={self.model_name!r}, '
                 f"device='{self.device}', batch_size={self.batch_size}, "
-                f'max_bad_fraction={self.max_bad_fraction})>')
+                f'max_bad_fraction={self.max_bad_fraction}, '
+                f'precision={self.precision!r}, compile={self.compile})>')
 
     @property
     def bands(self):
@@ -270,7 +279,8 @@ class StarClusterClassifier:
         cuda = self.device.type == 'cuda'
         network = self._inference_network()
         pending = []
-        with torch.inference_mode(), _autocast(self.device, self.precision):
+        with (torch.inference_mode(), _autocast(self.device, self.precision),
+              self._allocator()):
             for start in range(0, len(cutouts), step):
                 batch = normalize(cutouts[start:start + step],
                                   self.model_info.normalization)
@@ -293,6 +303,10 @@ class StarClusterClassifier:
             for start, logits in pending:
                 out[start:start + len(logits)] = logits.cpu().numpy()
         return out
+
+    def _allocator(self):
+        # Large activations stay in the heap between batches on a CPU.
+        return large_cpu_buffers(None if self.device.type == 'cpu' else False)
 
     def _inference_network(self):
         if not self.compile:
@@ -379,7 +393,7 @@ class StarClusterClassifier:
             unit='batch', progress_bar=progress_bar)
         # One thread cuts the next batch (reading its pixels) while the
         # network classifies this one.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool, self._allocator():
             ahead = pool.submit(cut, 0) if n else None
             for start in batches:
                 index, (cutouts, batch_flags) = ahead.result()

@@ -34,6 +34,7 @@ from torch import nn
 
 from .cutouts import CutoutFlag, extract_cutouts, normalize, table_positions
 from .models.network import SCALES, StarcNet
+from .utils._allocator import large_cpu_buffers
 from .utils._progress import add_progress_bar
 
 __all__ = ['dihedral_augment', 'class_weights', 'train_model', 'fit',
@@ -354,13 +355,15 @@ def fit(cutouts, labels, *, model=None, width=16, normalization=None,
         >>> result.metadata['training']['base_model']
         'sim-small-v1'
     """
-    return _fit(cutouts, labels, model=model, width=width,
-                normalization=normalization, bands=bands, epochs=epochs,
-                batch_size=batch_size, learning_rate=learning_rate,
-                weight_decay=weight_decay, val_fraction=val_fraction,
-                groups=groups, patience=patience, balance=balance,
-                augment=augment, freeze=freeze, seed=seed, device=device,
-                autocast=autocast, progress_bar=progress_bar)
+    # large CPU buffers stay in the heap between batches (no-op on GPU work)
+    with large_cpu_buffers():
+        return _fit(cutouts, labels, model=model, width=width,
+                    normalization=normalization, bands=bands, epochs=epochs,
+                    batch_size=batch_size, learning_rate=learning_rate,
+                    weight_decay=weight_decay, val_fraction=val_fraction,
+                    groups=groups, patience=patience, balance=balance,
+                    augment=augment, freeze=freeze, seed=seed, device=device,
+                    autocast=autocast, progress_bar=progress_bar)
 
 
 def _default_normalization():

@@ -23,7 +23,8 @@ def clf(tiny_model_path):
 
 def test_repr(clf):
     assert repr(clf) == ("<StarClusterClassifier(model='tiny-test', device='cpu', "
-                         'batch_size=5, max_bad_fraction=0.5)>')
+                         'batch_size=5, max_bad_fraction=0.5, '
+                         "precision='float32', compile=False)>")
 
 
 def test_output_columns_and_meta(clf, scene):

@@ -130,8 +130,11 @@ def test_plain_arrays_are_ignored():
 
 def test_network_batch_size():
     cpu, cuda = torch.device('cpu'), torch.device('cuda')
-    assert _network_batch_size(cpu, 256, 128) == 64
+    # one activation map of a CPU batch within 16 MB: 32 at width 128
+    assert _network_batch_size(cpu, 256, 128) == 32
+    assert _network_batch_size(cpu, 256, 16) == 64
     assert _network_batch_size(cpu, 16, 128) == 16
+    assert _network_batch_size(cpu, 256, 8192) == 1
     gib = 1 << 30
     assert _network_batch_size(cuda, 256, 128, free_bytes=70 * gib) == 3840
     assert _network_batch_size(cuda, 256, 128, free_bytes=160 * gib) == 8192

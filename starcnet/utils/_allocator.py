@@ -1,0 +1,122 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Large CPU buffers without a page fault per batch (glibc only).
+
+Every activation of the published-size network on a batch of 32
+cutouts is a 16 MB float32 array.  glibc's ``malloc`` serves blocks
+that large with a fresh ``mmap`` and gives them back with ``munmap``
+when torch frees them (or trims the top of its heap), so every layer of
+every batch writes into new pages: thousands of page faults, each
+zeroing a page, about a quarter of the run time of the network on a
+CPU.  While the classifier runs, `large_cpu_buffers` raises glibc's
+mmap threshold to its largest value (32 MB) and its trim threshold to
+256 MB, so freed activations stay in the heap and are reused; on the
+way out it puts both back to glibc's defaults and returns the free
+heap to the system (``malloc_trim``).
+
+It does nothing when ``starcnet.conf.tune_malloc`` is False, on systems
+other than Linux with glibc, or when the user has set glibc's malloc
+parameters (``MALLOC_*_`` environment variables or ``glibc.malloc``
+tunables).  It affects the whole process while it is active, and
+afterwards glibc no longer adapts its mmap threshold on its own.
+"""
+
+import ctypes
+import os
+import platform
+import threading
+from contextlib import contextmanager
+
+__all__ = ['large_cpu_buffers']
+
+#: mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+#: Values while the network runs: glibc's largest mmap threshold
+#: (``DEFAULT_MMAP_THRESHOLD_MAX`` on 64-bit systems) and a trim
+#: threshold that keeps a few batches' activations in the heap.
+MMAP_THRESHOLD = 32 * 1024 ** 2
+TRIM_THRESHOLD = 256 * 1024 ** 2
+
+#: glibc's defaults, restored afterwards.
+DEFAULT_THRESHOLD = 128 * 1024
+
+_USER_VARIABLES = ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_',
+                   'MALLOC_TOP_PAD_', 'MALLOC_MMAP_MAX_', 'MALLOC_ARENA_MAX')
+
+_lock = threading.Lock()
+_depth = 0
+_libc = None
+
+
+def _glibc():
+    """
+    The C library if it is glibc with ``mallopt``, else `None`.
+    """
+    global _libc
+    if _libc is None:
+        _libc = False
+        if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
+            try:
+                libc = ctypes.CDLL(None)
+                libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+                libc.malloc_trim.argtypes = [ctypes.c_size_t]
+                _libc = libc
+            except (OSError, AttributeError):  # pragma: no cover
+                pass
+    return _libc or None
+
+
+def _user_tuned():
+    return (any(name in os.environ for name in _USER_VARIABLES)
+            or 'glibc.malloc' in os.environ.get('GLIBC_TUNABLES', ''))
+
+
+def active():
+    """
+    Whether the tuned allocator settings are in force now.
+    """
+    return _depth > 0
+
+
+@contextmanager
+def large_cpu_buffers(enabled=None):
+    """
+    Keep large freed buffers in the heap while the block runs.
+
+    Parameters
+    ----------
+    enabled : bool or None, optional
+        `None` (default) follows ``starcnet.conf.tune_malloc``.
+
+    Yields
+    ------
+    tuned : bool
+        Whether the settings were changed (or already were, by an
+        enclosing block).  Nested and concurrent blocks (threads) share
+        one setting; the last one out restores the defaults.
+    """
+    global _depth
+    if enabled is None:
+        from starcnet import conf
+
+        enabled = conf.tune_malloc
+    libc = _glibc() if enabled and not _user_tuned() else None
+    if libc is None:
+        yield False
+        return
+    with _lock:
+        _depth += 1
+        if _depth == 1:
+            libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    try:
+        yield True
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD)
+                libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD)
+                libc.malloc_trim(0)
