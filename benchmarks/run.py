@@ -6,7 +6,7 @@ measured in the same run, interleaved and repeated; ratios reported.
 Run from the repository root::
 
     python benchmarks/run.py            # full: 5 x 8k x 8k FITS, 3000 candidates
-    python benchmarks/run.py --quick    # small, a minute
+    python benchmarks/run.py --quick    # small, about 2 minutes
 
 The naive baseline does what the original StarcNet code does: whole
 bands loaded into memory, a Python loop over candidates to cut them,
@@ -87,21 +87,21 @@ def make_galaxy(directory, size, n_sources, seed=0):
 # ---------------------------------------------------------------------------
 # The naive pipeline (the baseline), as the original code works
 
-def naive_network(width=None, path=None):
+def naive_network(width=None, path=None, device='cpu'):
     import torch
 
     from starcnet.models.network import StarcNet
     from starcnet.models.registry import load_model
 
     if path is not None:
-        net, info = load_model(path, device='cpu')
+        net, info = load_model(path, device=device)
         return net.to(memory_format=torch.contiguous_format), info.normalization
     torch.manual_seed(0)
     return StarcNet(width=width).eval(), {'kind': 'affine', 'offset': [0.0] * 5,
                                           'scale': [1.0] * 5}
 
 
-def naive_logits(net, normalization, cutouts, batch=64):
+def naive_logits(net, normalization, cutouts, batch=64, device='cpu'):
     import torch
 
     from starcnet.cutouts import normalize
@@ -110,7 +110,7 @@ def naive_logits(net, normalization, cutouts, batch=64):
     with torch.no_grad():
         for start in range(0, len(cutouts), batch):
             part = normalize(cutouts[start:start + batch], normalization)
-            out.append(net(torch.from_numpy(part)).numpy())
+            out.append(net(torch.from_numpy(part).to(device)).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -152,6 +152,8 @@ def starcnet_pipeline(paths, catalog, model, output):
 def child(args):
     """Run one pipeline in this (fresh) process; print time and peak RSS."""
     spec = json.loads(args.child)
+    if spec.get('mode') == 'network':
+        return network_child(spec)
     # imports are not what is measured
     import astropy.io.fits
     import astropy.table  # noqa: F401
@@ -215,59 +217,133 @@ def agreement(reference, logits):
     return (float(np.mean(p.argmax(1) == q.argmax(1))), float(np.abs(p - q).max()))
 
 
-def bench_network(rows, label, cutouts, repeats, width=None, model=None, bf16=True,
-                  compiled=False):
+#: Kinds of network run, each timed in a fresh process: the naive
+#: baseline, and the classifier in float32, bfloat16 autocast and
+#: compiled.  Separate processes, because the classifier changes
+#: process-wide allocator settings (``starcnet.conf.tune_malloc``) that
+#: the baseline, as the original code, runs without.
+NETWORK_KINDS = ('naive', 'float32', 'bfloat16', 'compiled')
+
+
+def network_flops(width, n_bands=5):
+    """Multiply-adds x 2 of one forward pass of StarcNet at ``width``."""
+    per_branch = (2 * 9 * n_bands * width * 32 * 32          # first conv
+                  + 3 * 2 * 9 * width * width * 32 * 32    # convs 2-4
+                  + 3 * 2 * 9 * width * width * 16 * 16    # convs 5-7, after the pool
+                  + 2 * width * 16 * 16 * width)           # dense layer
+    return 3 * per_branch + 2 * 3 * width * 4
+
+
+def network_child(spec):
+    """Time one kind of network run in this fresh process."""
     import torch
 
     from starcnet import StarClusterClassifier
-    from starcnet.models.registry import save_model
 
-    net, normalization = naive_network(width=width, path=model)
-    tmp = None
-    if model is None:
-        tmp = tempfile.mkdtemp(prefix='starcnet-bench-model-')
-        model = save_model(net, os.path.join(tmp, f'w{width}.safetensors'), {
-            'bands': list(BANDS), 'normalization': normalization})
-    clf = StarClusterClassifier(model, device='cpu', batch_size=256)
-    net = net.to(memory_format=torch.contiguous_format)
-    results = {}
-    functions = {
-        'naive': lambda: results.__setitem__('naive', naive_logits(net, normalization, cutouts)),
-        'starcnet': lambda: results.__setitem__('starcnet', clf.predict_logits(cutouts)),
-    }
-    if bf16:
-        clf16 = StarClusterClassifier(model, device='cpu', batch_size=256,
-                                      precision='bfloat16')
-        functions['bfloat16'] = lambda: results.__setitem__(
-            'bfloat16', clf16.predict_logits(cutouts))
-    compile_seconds = None
-    if compiled:
-        clfc = StarClusterClassifier(model, device='cpu', batch_size=256, compile=True)
-        start = time.perf_counter()
-        clfc.predict_logits(cutouts[:1])   # compiles
-        compile_seconds = time.perf_counter() - start
-        functions['compiled'] = lambda: results.__setitem__(
-            'compiled', clfc.predict_logits(cutouts))
-    times = interleaved(functions, repeats)
+    cutouts = np.load(spec['cutouts'])
+    kind, device = spec['kind'], spec.get('device', 'cpu')
+    if kind == 'naive':
+        net, normalization = naive_network(path=spec['model'], device=device)
+
+        def run(part):
+            return naive_logits(net, normalization, part, device=device)
+    else:
+        clf = StarClusterClassifier(
+            spec['model'], device=device, batch_size=256,
+            precision='bfloat16' if kind == 'bfloat16' else 'float32',
+            compile=kind == 'compiled')
+
+        def run(part):
+            return clf.predict_logits(part)
+    start = time.perf_counter()
+    run(cutouts[:64])   # first-call costs (and the compilation) not timed
+    warmup = time.perf_counter() - start
+    start = time.perf_counter()
+    logits = run(cutouts)
+    seconds = time.perf_counter() - start
+    np.save(spec['output'], logits)
+    device_name = (torch.cuda.get_device_name(device) if device.startswith('cuda')
+                   else 'cpu')
+    print(json.dumps({'seconds': seconds, 'warmup': warmup, 'device': device_name,
+                      'threads': torch.get_num_threads()}))
+
+
+def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
+                  baseline_rate=None, device='cpu'):
+    """
+    Network throughput of each kind, a fresh process per kind and round,
+    kinds interleaved; returns the median rate of each kind.
+    """
+    data = os.path.join(directory, 'network_cutouts.npy')
+    np.save(data, cutouts)
+    times = {kind: [] for kind in kinds}
+    warmups = {kind: [] for kind in kinds}
+    outputs = {kind: os.path.join(directory, f'logits_{kind}.npy') for kind in kinds}
+    for _ in range(repeats):
+        for kind in kinds:
+            result = run_child({'mode': 'network', 'kind': kind, 'model': model,
+                                'cutouts': data, 'output': outputs[kind],
+                                'device': device})
+            times[kind].append(result['seconds'])
+            warmups[kind].append(result['warmup'])
+    logits = {kind: np.load(outputs[kind]) for kind in kinds}
     n = len(cutouts)
-    same, dp = agreement(results['naive'], results['starcnet'])
-    rows.append((f'network {label}: naive (NCHW, batch 64, fp32)',
-                 n / statistics.median(times['naive']), 1.0, ''))
-    rows.append((f'network {label}: starcnet float32', n / statistics.median(times['starcnet']),
-                 ratio(times, 'starcnet'), f'same class {same:.2%}, max|dp| {dp:.1e}'))
-    if bf16:
-        same, dp = agreement(results['naive'], results['bfloat16'])
-        rows.append((f'network {label}: starcnet bfloat16 (autocast)',
-                     n / statistics.median(times['bfloat16']), ratio(times, 'bfloat16'),
-                     f'same class {same:.2%}, max|dp| {dp:.1e}'))
-    if compiled:
-        same, dp = agreement(results['naive'], results['compiled'])
-        rows.append((f'network {label}: starcnet float32 torch.compile',
-                     n / statistics.median(times['compiled']), ratio(times, 'compiled'),
-                     (f'same class {same:.2%}, max|dp| {dp:.1e}; '
-                      f'+{compile_seconds:.0f} s to compile once')))
-    if tmp:
-        shutil.rmtree(tmp)
+    rates = {kind: n / statistics.median(times[kind]) for kind in kinds}
+    names = {'naive': 'naive (NCHW, batch 64, float32)', 'float32': 'starcnet float32',
+             'bfloat16': 'starcnet bfloat16 (autocast)',
+             'compiled': 'starcnet float32 torch.compile'}
+    for kind in kinds:
+        note = ''
+        if kind != 'naive':
+            same, dp = agreement(logits['naive'], logits[kind])
+            note = f'same class {same:.2%}, max|dp| {dp:.1e}'
+        if kind == 'compiled':
+            note += f'; +{statistics.median(warmups[kind]):.0f} s to compile once'
+        if device != 'cpu':
+            note = f'{result["device"]}; {note}'
+        rows.append((f'network {label}: {names[kind]}', rates[kind],
+                     ratio(times, kind), note))
+    if baseline_rate is not None and 'float32' in kinds:
+        rows.append((f'network {label}: starcnet float32 vs width-128 naive', rates['float32'],
+                     rates['float32'] / baseline_rate,
+                     'the naive baseline of the published-size network'))
+    for path in (data, *outputs.values()):
+        os.remove(path)
+    return rates
+
+
+def bench_limit(rows, width_rate, flops):
+    """
+    The float32 limit of this machine for the published-size network:
+    a large matrix product (4096^2, ``out=``) and the network's main
+    convolution (128 -> 128 channels, 3x3, 32x32, batch 32, NHWC), in
+    GFLOP/s; the network's rate as a fraction of each.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    def gflops(function, flop, repeats=5):
+        function()
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            function()
+            best = min(best, time.perf_counter() - start)
+        return flop / best / 1e9
+
+    n = 4096
+    a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    matmul = gflops(lambda: torch.mm(a, b, out=c), 2 * n ** 3)
+    x = torch.randn(32, 128, 32, 32).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(128, 128, 3, 3).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        conv = gflops(lambda: F.conv2d(x, w, padding=1), 2 * 32 * 128 * 128 * 9 * 1024)
+    achieved = width_rate * flops / 1e9
+    for name, peak in (('float32 matrix product', matmul), ('3x3 convolution', conv)):
+        rows.append((f'limit, {name} {peak:.0f} GFLOP/s: {flops / 1e9:.2f} GFLOP/cand',
+                     peak * 1e9 / flops, float('nan'),
+                     f'starcnet float32 width 128: {achieved:.0f} GFLOP/s = '
+                     f'{achieved / peak:.0%} of it'))
 
 
 def bench_cutouts(rows, paths, catalog, repeats):
@@ -342,6 +418,11 @@ def bench_flat_memory(rows, paths, directory, model, size, n_sources, peak_at_n)
                  result['peak_mb'] / peak_at_n, f'{result["peak_mb"]:.0f} MB'))
 
 
+def _take(cutouts, n):
+    """The first ``n`` cutouts, repeated as often as needed."""
+    return np.resize(cutouts, (n, *cutouts.shape[1:]))
+
+
 def print_table(rows, header):
     print(header)
     width = max(len(r[0]) for r in rows)
@@ -349,7 +430,8 @@ def print_table(rows, header):
     print('-' * (width + 40))
     for name, rate, factor, note in rows:
         rate_text = '' if math.isnan(rate) else f'{rate:9.1f}'
-        print(f'{name:<{width}}  {rate_text:>9}  {factor:7.2f}  {note}')
+        factor_text = '' if math.isnan(factor) else f'{factor:7.2f}'
+        print(f'{name:<{width}}  {rate_text:>9}  {factor_text:>7}  {note}')
 
 
 def main(argv=None):
@@ -361,10 +443,14 @@ def main(argv=None):
     parser.add_argument('--sources', type=int, help='candidates (default 3000)')
     parser.add_argument('--repeats', type=int, help='interleaved rounds (default 5)')
     parser.add_argument('--wide-cutouts', type=int,
-                        help='cutouts through the width-128 network per round (default 128)')
+                        help='cutouts through the width-128 network per round (default 256)')
+    parser.add_argument('--device', default='cpu',
+                        help="torch device of the network rows, e.g. 'cuda' (default 'cpu'; "
+                             'the cutout, limit and end-to-end rows run on the CPU)')
     parser.add_argument('--tmpdir', help='where to write the FITS files')
     parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['cutouts', 'wide', 'compile', 'bundled', 'e2e', 'flat'])
+                        choices=['cutouts', 'wide', 'compile', 'limit', 'bundled', 'e2e',
+                                 'flat'])
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -375,7 +461,9 @@ def main(argv=None):
     size = args.size or (2048 if args.quick else 8192)
     n_sources = args.sources or (500 if args.quick else 3000)
     repeats = args.repeats or (2 if args.quick else 5)
-    n_wide = args.wide_cutouts or (64 if args.quick else 128)
+    gpu = args.device != 'cpu'
+    n_wide = args.wide_cutouts or (32768 if gpu else 128 if args.quick else 256)
+    n_bundled = 32768 if gpu else 512 if args.quick else 2048
     from starcnet.models.registry import get_model_path
     bundled = get_model_path('sim-small-v1')
 
@@ -397,12 +485,26 @@ def main(argv=None):
         sources = Table.read(catalog)
         arrays = MultiBandImage.read(paths).band_arrays(BANDS)[0]
         cutouts = extract_cutouts(arrays, sources['x'], sources['y'])[0]
+        wide = None
         if 'wide' not in args.skip:
-            bench_network(rows, 'width 128 (published size)', cutouts[:n_wide],
-                          repeats, width=128, compiled='compile' not in args.skip)
+            from starcnet.models.network import StarcNet
+            from starcnet.models.registry import save_model
+            torch.manual_seed(0)
+            wide_model = save_model(StarcNet(width=128).eval(),
+                                    os.path.join(directory, 'w128.safetensors'), {
+                                        'bands': list(BANDS), 'normalization': {
+                                            'kind': 'affine', 'offset': [0.0] * 5,
+                                            'scale': [1.0] * 5}})
+            kinds = [k for k in NETWORK_KINDS if k != 'compiled' or 'compile' not in args.skip]
+            wide = bench_network(rows, 'width 128 (published size)',
+                                 _take(cutouts, n_wide), repeats, directory, wide_model,
+                                 kinds, device=args.device)
+            if 'limit' not in args.skip and not gpu:
+                bench_limit(rows, wide['float32'], network_flops(128))
         if 'bundled' not in args.skip:
-            bench_network(rows, 'bundled sim-small-v1', cutouts[:min(1024, len(cutouts))],
-                          repeats, model=bundled)
+            bench_network(rows, 'bundled sim-small-v1', _take(cutouts, n_bundled),
+                          repeats, directory, bundled, ('naive', 'float32', 'bfloat16'),
+                          baseline_rate=wide and wide['naive'], device=args.device)
         del arrays, cutouts
         peak = None
         if 'e2e' not in args.skip:
@@ -413,7 +515,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     print_table(rows, f'\nstarcnet benchmarks: torch {torch.__version__}, '
-                      f'{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; '
+                      f'{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, '
+                      f'network rows on {args.device}; '
                       'ratio = naive time / time (median of interleaved rounds)')
     return 0
 
