@@ -15,7 +15,7 @@ from astropy.table import MaskedColumn, QTable, Table
 from . import conf
 from ._memmap import RowReleaser
 from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin,  # noqa: F401
-                      extract_cutouts, normalize, position_columns)
+                      extract_cutouts, normalization_parameters, position_columns)
 from .images import MultiBandImage
 from .utils._allocator import large_cpu_buffers
 from .utils._progress import add_progress_bar
@@ -278,28 +278,37 @@ class StarClusterClassifier:
                                    self.model_info.config.get('width', 128))
         cuda = self.device.type == 'cuda'
         network = self._inference_network()
+        # normalised on the device, in torch (vectorised, multi-threaded)
+        kind, offset, scale = normalization_parameters(
+            self.model_info.normalization, len(self.bands))
+        offset = torch.from_numpy(offset).to(self.device)[None, :, None, None]
+        scale = torch.from_numpy(scale).to(self.device)[None, :, None, None]
+        if not cutouts.flags.writeable:   # torch.from_numpy wants writeable memory
+            cutouts = cutouts.copy()
         pending = []
         with (torch.inference_mode(), _autocast(self.device, self.precision),
               self._allocator()):
             for start in range(0, len(cutouts), step):
-                batch = normalize(cutouts[start:start + step],
-                                  self.model_info.normalization)
-                tensor = torch.from_numpy(batch)
-                if self.compile and len(batch) < step:
+                tensor = torch.from_numpy(cutouts[start:start + step])
+                n_batch = len(tensor)
+                if self.compile and n_batch < step:
                     # one batch shape, one compilation; cutouts are
                     # classified independently, so padding changes nothing
                     tensor = torch.cat([tensor, tensor.new_zeros(
-                        (step - len(batch), *tensor.shape[1:]))])
+                        (step - n_batch, *tensor.shape[1:]))])
                 if cuda:
                     # pinned memory, asynchronous copy: the GPU works on
                     # this batch while the CPU prepares the next one.
                     tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+                tensor = (tensor - offset) / scale
+                if kind == 'asinh':
+                    tensor = torch.asinh_(tensor)
                 logits = network(tensor.contiguous(memory_format=torch.channels_last))
-                logits = logits[:len(batch)].float()
+                logits = logits[:n_batch].float()
                 if cuda:
                     pending.append((start, logits))
                 else:
-                    out[start:start + len(batch)] = logits.numpy()
+                    out[start:start + n_batch] = logits.numpy()
             for start, logits in pending:
                 out[start:start + len(logits)] = logits.cpu().numpy()
         return out

@@ -265,6 +265,35 @@ def normalize(cutouts, normalization):
         A new float32 array; the input is not modified.
     """
     cutouts = np.asarray(cutouts, dtype=np.float32)
+    kind, offset, scale = normalization_parameters(
+        normalization, cutouts.shape[1] if cutouts.ndim == 4 else None, cutouts.shape)
+    out = (cutouts - offset[:, None, None]) / scale[:, None, None]
+    if kind == 'asinh':
+        np.arcsinh(out, out=out)
+    return out
+
+
+def normalization_parameters(normalization, n_bands, shape=None):
+    """
+    Check a model's normalisation and return it as arrays.
+
+    Parameters
+    ----------
+    normalization : dict
+        See `normalize`.
+    n_bands : int or None
+        Number of bands of the cutouts (`None`: cutouts of a wrong
+        shape, an error).
+    shape : tuple, optional
+        Shape of the cutouts, for the error message.
+
+    Returns
+    -------
+    kind : str
+        ``'affine'`` or ``'asinh'``.
+    offset, scale : `~numpy.ndarray`
+        float32, one per band.
+    """
     try:
         kind = normalization['kind']
         offset = np.asarray(normalization['offset'], dtype=np.float32)
@@ -273,10 +302,10 @@ def normalize(cutouts, normalization):
         msg = ("normalization must be a dict with keys 'kind', 'offset' and "
                f"'scale', got {normalization!r}")
         raise ValueError(msg) from exc
-    if cutouts.ndim != 4 or offset.shape != (cutouts.shape[1],) or scale.shape != offset.shape:
+    if n_bands is None or offset.shape != (n_bands,) or scale.shape != offset.shape:
         msg = (f'normalisation has {offset.size} band offsets and '
                f'{scale.size} scales, but the cutouts have shape '
-               f'{cutouts.shape} (N, bands, ny, nx)')
+               f'{shape if shape is not None else (None, n_bands)} (N, bands, ny, nx)')
         raise ValueError(msg)
     if not (np.all(np.isfinite(offset)) and np.all(np.isfinite(scale))
             and np.all(scale > 0)):
@@ -285,7 +314,4 @@ def normalize(cutouts, normalization):
     if kind not in ('affine', 'asinh'):
         msg = f"unknown normalisation kind {kind!r}; expected 'affine' or 'asinh'"
         raise ValueError(msg)
-    out = (cutouts - offset[:, None, None]) / scale[:, None, None]
-    if kind == 'asinh':
-        np.arcsinh(out, out=out)
-    return out
+    return kind, offset, scale

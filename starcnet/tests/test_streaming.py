@@ -171,3 +171,16 @@ def test_compile_pads_to_one_batch_shape(tiny_model_path, scene, monkeypatch):
     got = clf(bands, sources)
     assert set(shapes) == {(5, 5, 32, 32)}
     assert np.abs(got['prob_class2'] - ref['prob_class2']).max() <= 1e-5
+
+
+def test_predict_logits_normalises_like_numpy(tiny_model_path):
+    # the network input is normalised in torch on the device; the same
+    # as `normalize` in numpy, also for read-only input
+    clf = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=4)
+    rng = np.random.default_rng(2)
+    cutouts = rng.normal(5.0, 3.0, size=(10, 5, 32, 32)).astype(np.float32)
+    cutouts.flags.writeable = False
+    with torch.inference_mode():
+        net = clf.network.to(memory_format=torch.contiguous_format)
+        ref = net(torch.from_numpy(normalize(cutouts, clf.model_info.normalization))).numpy()
+    np.testing.assert_allclose(clf.predict_logits(cutouts), ref, atol=1e-5)
