@@ -53,6 +53,25 @@ def _resolve_device(device):
     return resolved
 
 
+def _asynchronous(device):
+    """
+    Whether the device runs behind the host (CUDA): inputs are copied
+    asynchronously and outputs copied back once, at the end.
+    """
+    return device.type == 'cuda'
+
+
+def _to_device(tensor, device):
+    """
+    A batch of cutouts on the device: on CUDA through pinned memory and
+    an asynchronous copy, so the GPU works on this batch while the CPU
+    prepares the next one.
+    """
+    if device.type == 'cuda':
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 #: Numerical precisions of the network: the float32 reference, and
 #: autocast to bfloat16 or float16 (faster on GPUs; check the agreement).
 PRECISIONS = ('float32', 'bfloat16', 'float16')
@@ -276,7 +295,7 @@ class StarClusterClassifier:
         out = np.empty((len(cutouts), len(self.class_names)), dtype=np.float32)
         step = _network_batch_size(self.device, self.batch_size,
                                    self.model_info.config.get('width', 128))
-        cuda = self.device.type == 'cuda'
+        asynchronous = _asynchronous(self.device)
         network = self._inference_network()
         # normalised on the device, in torch (vectorised, multi-threaded)
         kind, offset, scale = normalization_parameters(
@@ -296,16 +315,14 @@ class StarClusterClassifier:
                     # classified independently, so padding changes nothing
                     tensor = torch.cat([tensor, tensor.new_zeros(
                         (step - n_batch, *tensor.shape[1:]))])
-                if cuda:
-                    # pinned memory, asynchronous copy: the GPU works on
-                    # this batch while the CPU prepares the next one.
-                    tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+                tensor = _to_device(tensor, self.device)
                 tensor = (tensor - offset) / scale
                 if kind == 'asinh':
                     tensor = torch.asinh_(tensor)
                 logits = network(tensor.contiguous(memory_format=torch.channels_last))
                 logits = logits[:n_batch].float()
-                if cuda:
+                if asynchronous:
+                    # left on the device: copying back would wait for it
                     pending.append((start, logits))
                 else:
                     out[start:start + n_batch] = logits.numpy()
@@ -388,7 +405,7 @@ class StarClusterClassifier:
         top_row = cutout_origin(x[order], y[order])[1]
         releaser = RowReleaser([*arrays, *masks])
         step = self.batch_size
-        if self.device.type == 'cuda':
+        if _asynchronous(self.device):
             step = _network_batch_size(self.device, step,
                                        self.model_info.config.get('width', 128))
 

@@ -184,3 +184,29 @@ def test_predict_logits_normalises_like_numpy(tiny_model_path):
         net = clf.network.to(memory_format=torch.contiguous_format)
         ref = net(torch.from_numpy(normalize(cutouts, clf.model_info.normalization))).numpy()
     np.testing.assert_allclose(clf.predict_logits(cutouts), ref, atol=1e-5)
+
+
+def test_gpu_path_logic_on_cpu(tiny_model_path, big_scene, monkeypatch):
+    # The CUDA branch (device-sized batches, asynchronous copies, logits
+    # kept on the device until the end) run on the CPU: same results.
+    from starcnet import classifier
+
+    paths, bands, sources = big_scene
+    ref = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=7)(bands, sources)
+    copies = []
+
+    def to_device(tensor, device):
+        copies.append(len(tensor))
+        return tensor.clone()
+
+    monkeypatch.setattr(classifier, '_asynchronous', lambda device: True)
+    monkeypatch.setattr(classifier, '_to_device', to_device)
+    monkeypatch.setattr(classifier, '_network_batch_size',
+                        lambda device, batch_size, width, free_bytes=None: 6)
+    clf = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=7)
+    got = clf(MultiBandImage.read(paths), sources)
+    n_classified = int(np.count_nonzero(~got['cluster_class'].mask))
+    assert sum(copies) == n_classified and max(copies) <= 6
+    for name in ('prob_class1', 'prob_class4', 'cluster_class'):
+        np.testing.assert_allclose(got[name], ref[name], atol=1e-6)
+    np.testing.assert_array_equal(got['cluster_class'].mask, ref['cluster_class'].mask)
