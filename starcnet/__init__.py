@@ -35,8 +35,8 @@ class Conf(_config.ConfigNamespace):
         'On Linux with glibc, keep the large buffers of the network in the '
         'heap while a classifier runs on the CPU instead of mapping fresh '
         'pages for every batch (about 1.3x faster for the published-size '
-        'network, 2x for the bundled model); the defaults are restored '
-        'afterwards.', cfgtype='boolean')
+        'network, 2x for the bundled model); afterwards the free heap goes '
+        'back to the system.', cfgtype='boolean')
 
 
 conf = Conf()

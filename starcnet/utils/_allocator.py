@@ -10,15 +10,18 @@ every batch writes into new pages: thousands of page faults, each
 zeroing a page, about a quarter of the run time of the network on a
 CPU.  While the classifier runs, `large_cpu_buffers` raises glibc's
 mmap threshold to its largest value (32 MB) and its trim threshold to
-256 MB, so freed activations stay in the heap and are reused; on the
-way out it puts both back to glibc's defaults and returns the free
-heap to the system (``malloc_trim``).
+256 MB, so freed activations stay in the heap and are reused.  On the
+way out it returns the free heap to the system (``malloc_trim``) and
+leaves glibc as its adaptive thresholds leave any process that has
+freed a large array: mmap threshold 32 MB, trim threshold 64 MB.
+(Setting them switches glibc's adaptation off for good, so going back
+to its initial 128 kB would make later large-array work in the process
+slower than glibc alone would.)
 
 It does nothing when ``starcnet.conf.tune_malloc`` is False, on systems
 other than Linux with glibc, or when the user has set glibc's malloc
 parameters (``MALLOC_*_`` environment variables or ``glibc.malloc``
-tunables).  It affects the whole process while it is active, and
-afterwards glibc no longer adapts its mmap threshold on its own.
+tunables).  It affects the whole process while it is active.
 """
 
 import ctypes
@@ -39,8 +42,11 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 ** 2
 TRIM_THRESHOLD = 256 * 1024 ** 2
 
-#: glibc's defaults, restored afterwards.
-DEFAULT_THRESHOLD = 128 * 1024
+#: Values afterwards: where glibc's adaptive thresholds end up once a
+#: block of 32 MB or more has been freed (``DEFAULT_MMAP_THRESHOLD_MAX``
+#: and twice it).
+AFTER_MMAP_THRESHOLD = 32 * 1024 ** 2
+AFTER_TRIM_THRESHOLD = 64 * 1024 ** 2
 
 _USER_VARIABLES = ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_',
                    'MALLOC_TOP_PAD_', 'MALLOC_MMAP_MAX_', 'MALLOC_ARENA_MAX')
@@ -95,7 +101,7 @@ def large_cpu_buffers(enabled=None):
     tuned : bool
         Whether the settings were changed (or already were, by an
         enclosing block).  Nested and concurrent blocks (threads) share
-        one setting; the last one out restores the defaults.
+        one setting; the last one out sets the values afterwards.
     """
     global _depth
     if enabled is None:
@@ -117,6 +123,6 @@ def large_cpu_buffers(enabled=None):
         with _lock:
             _depth -= 1
             if _depth == 0:
-                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD)
-                libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD)
+                libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
+                libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
                 libc.malloc_trim(0)
