@@ -355,7 +355,7 @@ def fit(cutouts, labels, *, model=None, width=16, normalization=None,
         >>> result.metadata['training']['base_model']
         'sim-small-v1'
     """
-    # large CPU buffers stay in the heap between batches (no-op on GPU work)
+    # large CPU buffers stay in the heap between batches (see utils._allocator)
     with large_cpu_buffers():
         return _fit(cutouts, labels, model=model, width=width,
                     normalization=normalization, bands=bands, epochs=epochs,
