@@ -17,7 +17,7 @@ from astropy.table import QTable, Table
 
 from .cutouts import table_positions
 
-__all__ = ['LEGUS_CLASSES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
+__all__ = ['LEGUS_CLASSES', 'CLASS_NAMES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
            'confusion_table', 'accuracy', 'binary_accuracy',
            'classification_report', 'match_catalogs']
 
@@ -29,8 +29,10 @@ LEGUS_CLASSES = (1, 2, 3, 4)
 #: associations (3) and non-clusters (4).
 CLUSTER_CLASSES = (1, 2)
 
-_CLASS_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
-                3: 'association', 4: 'non-cluster'}
+#: Names of the four LEGUS morphological classes (Adamo et al. 2017);
+#: the one definition the package uses.
+CLASS_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
+               3: 'association', 4: 'non-cluster'}
 
 
 def _labels(values, name):
@@ -289,7 +291,7 @@ def classification_report(true, pred, classes=LEGUS_CLASSES,
     f1[np.isfinite(denom) & (denom == 0)] = 0.0
     report = Table()
     report['class'] = np.asarray(classes)
-    report['name'] = [_CLASS_NAMES.get(int(c), '') for c in classes]
+    report['name'] = [CLASS_NAMES.get(int(c), '') for c in classes]
     report['support'] = support
     report['n_predicted'] = predicted
     report['recall'] = recall

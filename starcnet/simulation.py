@@ -73,6 +73,8 @@ from astropy.table import QTable, Table
 from astropy.utils.data import get_pkg_data_filename
 from scipy import fft as sfft
 
+from . import metrics as _metrics
+
 __all__ = ['BANDS', 'ZEROPOINTS', 'PIXEL_SCALE', 'CLASS_NAMES',
            'load_psfs', 'load_class_photometry', 'mag_to_flux',
            'concentration_index', 'simulate_cutouts', 'simulate_candidates',
@@ -88,9 +90,8 @@ ZEROPOINTS = {'F275W': 22.65, 'F336W': 23.48, 'F438W': 24.98,
 #: Pixel scale of the LEGUS mosaics (arcsec per pixel).
 PIXEL_SCALE = 0.0396
 
-#: LEGUS class names.
-CLASS_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
-               3: 'association', 4: 'non-cluster'}
+#: LEGUS class names (`starcnet.metrics.CLASS_NAMES`).
+CLASS_NAMES = _metrics.CLASS_NAMES
 
 _ZP = np.array([ZEROPOINTS[b] for b in BANDS])
 #: Mean pixel values of real LEGUS cutouts (NGC 1566), e-/s.

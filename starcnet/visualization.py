@@ -14,6 +14,7 @@ import numpy as np
 
 from .cutouts import CUTOUT_SIZE, extract_cutouts
 from .images import BAND_EQUIVALENTS, MultiBandImage
+from .metrics import CLASS_NAMES
 from .cutouts import table_positions
 from .regions import CLASS_COLORS
 
@@ -26,8 +27,7 @@ RGB_BANDS = ('F814W', 'F555W', 'F336W')
 _CLASSES = (1, 2, 3, 4)
 
 #: LEGUS class names, used when a catalog's meta does not give them.
-_DEFAULT_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
-                  3: 'association', 4: 'non-cluster'}
+_DEFAULT_NAMES = CLASS_NAMES
 
 # The DS9 colours of CLASS_COLORS are made for dark images; on the white
 # background of a histogram some (yellow, cyan) are hard to see, so

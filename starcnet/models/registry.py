@@ -54,6 +54,7 @@ import torch
 from astropy.utils import data as _astropy_data
 
 from .._io import atomic_write
+from ..metrics import CLASS_NAMES
 from .legacy import _describe, convert_published_state_dict
 from .network import StarcNet
 
@@ -70,9 +71,9 @@ __all__ = [
     'save_model',
 ]
 
-#: The four LEGUS morphological classes (Adamo et al. 2017).
-LEGUS_CLASSES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
-                 3: 'association', 4: 'non-cluster'}
+#: The four LEGUS morphological classes (Adamo et al. 2017), number ->
+#: name (`starcnet.metrics.CLASS_NAMES`).
+LEGUS_CLASSES = CLASS_NAMES
 
 #: Package name of the astropy download cache (``~/.cache/starcnet``).
 PKGNAME = 'starcnet'
