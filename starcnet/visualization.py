@@ -12,10 +12,9 @@ import textwrap
 
 import numpy as np
 
-from .cutouts import CUTOUT_SIZE, extract_cutouts
+from .cutouts import CUTOUT_SIZE, extract_cutouts, table_positions
 from .images import BAND_EQUIVALENTS, MultiBandImage
-from .metrics import CLASS_NAMES
-from .cutouts import table_positions
+from .metrics import CLASS_NAMES, LEGUS_CLASSES, confusion_matrix
 from .regions import CLASS_COLORS
 
 __all__ = ['RGB_BANDS', 'plot_rgb', 'plot_cutout_gallery',
@@ -23,11 +22,6 @@ __all__ = ['RGB_BANDS', 'plot_rgb', 'plot_cutout_gallery',
 
 #: Default bands shown as red, green and blue.
 RGB_BANDS = ('F814W', 'F555W', 'F336W')
-
-_CLASSES = (1, 2, 3, 4)
-
-#: LEGUS class names, used when a catalog's meta does not give them.
-_DEFAULT_NAMES = CLASS_NAMES
 
 # The DS9 colours of CLASS_COLORS are made for dark images; on the white
 # background of a histogram some (yellow, cyan) are hard to see, so
@@ -46,11 +40,11 @@ def _pyplot():
 
 
 def _class_names(catalog=None):
-    names = dict(_DEFAULT_NAMES)
+    names = dict(CLASS_NAMES)
     meta = getattr(catalog, 'meta', None) or {}
     listed = meta.get('starcnet', {}).get('class_names')
-    if listed and len(listed) == len(_CLASSES):
-        names = dict(zip(_CLASSES, listed))
+    if listed and len(listed) == len(LEGUS_CLASSES):
+        names = dict(zip(LEGUS_CLASSES, listed))
     return names
 
 
@@ -235,7 +229,7 @@ def plot_rgb(image, catalog=None, *, bands=RGB_BANDS, stretch='asinh',
     if 'cluster_class' in catalog.colnames:
         classes = _classes(catalog)
         names = _class_names(catalog)
-        groups = [(k, CLASS_COLORS[k], f'{k} {names[k]}') for k in _CLASSES]
+        groups = [(k, CLASS_COLORS[k], f'{k} {names[k]}') for k in LEGUS_CLASSES]
         groups.append((0, CLASS_COLORS[None], 'not classified'))
     else:
         classes = np.zeros(len(x), dtype=int)
@@ -374,8 +368,8 @@ def plot_cutout_gallery(image, catalog, *, n_per_class=10, bands=RGB_BANDS,
     ids = _ids(catalog)
     rng = np.random.default_rng(seed)
     chosen = {k: _select(classes, _probabilities(catalog, f'prob_class{k}'), k,
-                         n_per_class, sort, rng) for k in _CLASSES}
-    rows = np.concatenate([chosen[k] for k in _CLASSES]).astype(int)
+                         n_per_class, sort, rng) for k in LEGUS_CLASSES}
+    rows = np.concatenate([chosen[k] for k in LEGUS_CLASSES]).astype(int)
     masks = [None] * len(arrays)
     cutouts, _ = extract_cutouts(arrays, x[rows], y[rows], masks=masks, size=size,
                                  max_bad_fraction=1.0)
@@ -385,7 +379,7 @@ def plot_cutout_gallery(image, catalog, *, n_per_class=10, bands=RGB_BANDS,
     if figsize is None:
         figsize = (1.9 + 1.05 * n_per_class, 0.7 + 4 * 1.1)
     fig = plt.figure(figsize=figsize)
-    axes = fig.subplots(len(_CLASSES), n_per_class, squeeze=False,
+    axes = fig.subplots(len(LEGUS_CLASSES), n_per_class, squeeze=False,
                         gridspec_kw={'wspace': 0.06, 'hspace': 0.12, 'left': 1.8 / figsize[0],
                                      'right': 1 - 0.1 / figsize[0], 'bottom': 0.1 / figsize[1],
                                      'top': 1 - 0.55 / figsize[1]})
@@ -396,7 +390,7 @@ def plot_cutout_gallery(image, catalog, *, n_per_class=10, bands=RGB_BANDS,
                  f'({"/".join(used) if len(used) == 3 else used[0]})',
                  y=1 - 0.12 / figsize[1], va='top')
     index = 0
-    for r, k in enumerate(_CLASSES):
+    for r, k in enumerate(LEGUS_CLASSES):
         n_class = int(np.count_nonzero(classes == k))
         proba = _probabilities(catalog, f'prob_class{k}')
         for c in range(n_per_class):
@@ -462,13 +456,13 @@ def plot_probability_histograms(catalog, *, bins=20, log=False, figsize=(11, 6.5
     edges = np.linspace(0, 1, int(bins) + 1)
     fig, axes = plt.subplots(2, 3, figsize=figsize, layout='constrained')
     axes = axes.ravel()
-    columns = [f'prob_class{k}' for k in _CLASSES] + ['prob_cluster']
-    titles = [f'class {k}: {names[k]}' for k in _CLASSES] + ['cluster (class 1 + 2)']
+    columns = [f'prob_class{k}' for k in LEGUS_CLASSES] + ['prob_cluster']
+    titles = [f'class {k}: {names[k]}' for k in LEGUS_CLASSES] + ['cluster (class 1 + 2)']
     classified = classes > 0
-    colors = [_on_white(k) for k in _CLASSES]
+    colors = [_on_white(k) for k in LEGUS_CLASSES]
     for ax, column, title in zip(axes, columns, titles):
         values = _probabilities(catalog, column)
-        ax.hist([values[classified & (classes == k)] for k in _CLASSES], bins=edges,
+        ax.hist([values[classified & (classes == k)] for k in LEGUS_CLASSES], bins=edges,
                 stacked=True, color=colors, edgecolor='white', linewidth=0.5,
                 log=log)
         ax.set_xlim(0, 1)
@@ -479,9 +473,9 @@ def plot_probability_histograms(catalog, *, bins=20, log=False, figsize=(11, 6.5
             ax.axvline(0.5, color='0.3', ls='--', lw=1)
     legend_ax = axes[-1]
     legend_ax.set_axis_off()
-    counts = [int(np.count_nonzero(classes == k)) for k in _CLASSES]
+    counts = [int(np.count_nonzero(classes == k)) for k in LEGUS_CLASSES]
     handles = [Patch(facecolor=c, label=f'{k} {names[k]} ({n})')
-               for k, c, n in zip(_CLASSES, colors, counts)]
+               for k, c, n in zip(LEGUS_CLASSES, colors, counts)]
     n_bad = int(np.count_nonzero(~classified))
     legend_ax.legend(handles=handles, loc='center', frameon=False,
                      title=f'class chosen by StarcNet\n'
@@ -505,11 +499,8 @@ def _confusion_counts(true, pred):
     except ValueError:
         msg = 'true and pred must hold class numbers 1-4'
         raise ValueError(msg) from None
-    ok = np.isin(t, _CLASSES) & np.isin(p, _CLASSES)
-    t, p = t[ok].astype(int), p[ok].astype(int)
-    matrix = np.zeros((len(_CLASSES), len(_CLASSES)), dtype=np.int64)
-    np.add.at(matrix, (t - 1, p - 1), 1)
-    return matrix
+    ok = np.isin(t, LEGUS_CLASSES) & np.isin(p, LEGUS_CLASSES)
+    return confusion_matrix(t[ok].astype(int), p[ok].astype(int), LEGUS_CLASSES)
 
 
 def plot_confusion_matrix(true=None, pred=None, *, matrix=None, class_names=None,
@@ -555,10 +546,10 @@ def plot_confusion_matrix(true=None, pred=None, *, matrix=None, class_names=None
         msg = 'give either true and pred, or matrix=, not both'
         raise ValueError(msg)
     matrix = np.asarray(matrix)
-    if matrix.shape != (len(_CLASSES), len(_CLASSES)):
+    if matrix.shape != (len(LEGUS_CLASSES), len(LEGUS_CLASSES)):
         msg = f'matrix must be 4x4 (true x predicted classes 1-4), got shape {matrix.shape}'
         raise ValueError(msg)
-    names = dict(zip(_CLASSES, class_names)) if class_names is not None else _DEFAULT_NAMES
+    names = dict(zip(LEGUS_CLASSES, class_names)) if class_names is not None else CLASS_NAMES
     totals = matrix.sum(axis=1, keepdims=True)
     with np.errstate(invalid='ignore', divide='ignore'):
         fractions = np.where(totals > 0, matrix / np.where(totals > 0, totals, 1), np.nan)
@@ -569,16 +560,16 @@ def plot_confusion_matrix(true=None, pred=None, *, matrix=None, class_names=None
     im = ax.imshow(fractions, cmap=cmap, vmin=0, vmax=1, origin='upper')
     cbar = ax.figure.colorbar(im, ax=ax, shrink=0.8)
     cbar.set_label('fraction of the true class')
-    for i in range(len(_CLASSES)):
-        for j in range(len(_CLASSES)):
+    for i in range(len(LEGUS_CLASSES)):
+        for j in range(len(LEGUS_CLASSES)):
             f = fractions[i, j]
             text = f'{matrix[i, j]}' + ('' if np.isnan(f) else f'\n{100 * f:.0f}%')
             ax.text(j, i, text, ha='center', va='center', fontsize='medium',
                     color='white' if np.isfinite(f) and f > 0.55 else 'black')
-    labels = [f'{k}\n{textwrap.fill(names[k], 11)}' for k in _CLASSES]
-    ax.set_xticks(range(len(_CLASSES)), labels, fontsize='small')
-    ax.set_yticks(range(len(_CLASSES)),
-                  [f'{k} {textwrap.fill(names[k], 11)}' for k in _CLASSES],
+    labels = [f'{k}\n{textwrap.fill(names[k], 11)}' for k in LEGUS_CLASSES]
+    ax.set_xticks(range(len(LEGUS_CLASSES)), labels, fontsize='small')
+    ax.set_yticks(range(len(LEGUS_CLASSES)),
+                  [f'{k} {textwrap.fill(names[k], 11)}' for k in LEGUS_CLASSES],
                   fontsize='small')
     ax.set_xlabel('StarcNet class')
     ax.set_ylabel('true class')
