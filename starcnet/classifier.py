@@ -15,9 +15,8 @@ from astropy.table import MaskedColumn, QTable, Table
 from . import conf
 from ._memmap import RowReleaser
 from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin,  # noqa: F401
-                      extract_cutouts, normalization_parameters, position_columns)
+                      extract_cutouts, position_columns)
 from .images import MultiBandImage
-from .utils._allocator import large_cpu_buffers
 from .utils._progress import add_progress_bar
 
 __all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS']
@@ -29,100 +28,6 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ('cluster_class', 'cluster_class_name', 'prob_class1',
                   'prob_class2', 'prob_class3', 'prob_class4', 'prob_cluster',
                   'starcnet_flags')
-
-
-def _resolve_device(device):
-    import torch
-
-    device = conf.device if device is None else device
-    device = str(device)
-    if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        raise ValueError(msg) from None
-    if resolved.type == 'cuda' and not torch.cuda.is_available():
-        msg = (f'device {device!r} was asked for, but torch sees no CUDA GPU '
-               "here; use device='cpu' or 'auto'")
-        raise RuntimeError(msg)
-    if resolved.type not in ('cpu', 'cuda'):
-        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        raise ValueError(msg)
-    return resolved
-
-
-def _asynchronous(device):
-    """
-    Whether the device runs behind the host (CUDA): inputs are copied
-    asynchronously and outputs copied back once, at the end.
-    """
-    return device.type == 'cuda'
-
-
-def _to_device(tensor, device):
-    """
-    A batch of cutouts on the device: on CUDA through pinned memory and
-    an asynchronous copy, so the GPU works on this batch while the CPU
-    prepares the next one.
-    """
-    if device.type == 'cuda':
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
-
-
-#: Numerical precisions of the network: the float32 reference, and
-#: autocast to bfloat16 or float16 (faster on GPUs; check the agreement).
-PRECISIONS = ('float32', 'bfloat16', 'float16')
-
-#: Cutouts per network call on a CPU: at most 64, and at most what keeps
-#: one activation map of a batch within ``CPU_ACTIVATION_BYTES`` (32 for
-#: the published-size network), below glibc's largest mmap threshold
-#: (see `starcnet.utils._allocator`).
-CPU_NETWORK_BATCH = 64
-CPU_ACTIVATION_BYTES = 16 * 1024 ** 2
-
-
-def _check_precision(precision):
-    precision = 'float32' if precision is None else str(precision)
-    if precision not in PRECISIONS:
-        msg = f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}'
-        raise ValueError(msg)
-    return precision
-
-
-def _autocast(device, precision):
-    """
-    The autocast context of a device and precision (a no-op for float32).
-    """
-    import torch
-
-    dtype = {'bfloat16': torch.bfloat16, 'float16': torch.float16}.get(precision)
-    return torch.autocast(device_type=device.type, dtype=dtype,
-                          enabled=dtype is not None)
-
-
-def _network_batch_size(device, batch_size, width, free_bytes=None):
-    """
-    Cutouts per network call: at most `CPU_NETWORK_BATCH` on a CPU (32
-    for the published-size network, see `CPU_ACTIVATION_BYTES`); on
-    a GPU as many as a quarter of its free memory holds (at least
-    ``batch_size``, at most 8192).
-    """
-    if device.type != 'cuda':
-        per_cutout = width * CUTOUT_SIZE ** 2 * 4
-        return max(1, min(batch_size, CPU_NETWORK_BATCH,
-                          CPU_ACTIVATION_BYTES // per_cutout))
-    if free_bytes is None:
-        import torch
-
-        free_bytes = torch.cuda.mem_get_info(device)[0]
-    # float32 activations alive at once, per cutout: about three maps of
-    # width x 32 x 32 in each of the three branches.
-    per_cutout = 9 * width * CUTOUT_SIZE ** 2 * 4
-    fits = int(free_bytes // 4 // per_cutout) // 256 * 256
-    return int(max(batch_size, min(8192, fits)))
 
 
 def _positions(sources, wcs):
@@ -226,9 +131,7 @@ class StarClusterClassifier:
 
     def __init__(self, model=None, *, device=None, batch_size=None,
                  max_bad_fraction=0.5, precision='float32', compile=False):
-        import torch
-
-        from .models.registry import load_model
+        from .models.inference import Predictor
 
         self.batch_size = int(conf.batch_size if batch_size is None else batch_size)
         if self.batch_size < 1:
@@ -238,16 +141,50 @@ class StarClusterClassifier:
             msg = f'max_bad_fraction must be between 0 and 1, got {max_bad_fraction}'
             raise ValueError(msg)
         self.max_bad_fraction = float(max_bad_fraction)
-        self.device = _resolve_device(device)
         model = conf.default_model if model is None else model
-        self.precision = _check_precision(precision)
-        self.network, self.model_info = load_model(model, device=self.device)
-        # channels_last (NHWC) lets oneDNN / cuDNN run the convolutions
-        # without reordering every activation.
-        self.network = self.network.to(memory_format=torch.channels_last)
-        self.compile = bool(compile)
-        self._compiled = None
+        #: The inference engine (`~starcnet.models.Predictor`): network,
+        #: normalisation, temperature, device, precision, compile.
+        self.predictor = Predictor.from_model(
+            model, device=conf.device if device is None else device,
+            precision=precision, compile=compile, batch_size=self.batch_size)
+        self.model_info = self.predictor.info
         self.model_name = self.model_info.name
+
+    @property
+    def network(self):
+        """
+        The network (`~starcnet.models.StarcNet`, eval mode, on `device`).
+        """
+        return self.predictor.network
+
+    @property
+    def device(self):
+        """
+        The `torch.device` the network runs on.
+        """
+        return self.predictor.device
+
+    @property
+    def precision(self):
+        """
+        Arithmetic of the network: ``'float32'``, ``'bfloat16'`` or ``'float16'``.
+        """
+        return self.predictor.precision
+
+    @property
+    def compile(self):
+        """
+        Whether the network runs through `torch.compile`.
+        """
+        return self.predictor.compile
+
+    @property
+    def temperature(self):
+        """
+        The model's temperature: `predict_logits` is the network output
+        divided by it.
+        """
+        return self.predictor.temperature
 
     def __repr__(self):
         return (f'<{self.__class__.__name__}(model={self.model_name!r}, '
@@ -269,82 +206,34 @@ class StarClusterClassifier:
         """
         return {int(k): v for k, v in self.model_info.classes.items()}
 
-    def predict_logits(self, cutouts):
+    def predict_logits(self, cutouts, missing=None):
         """
-        Raw network outputs for cutouts in electrons per second.
+        Calibrated network outputs for cutouts in electrons per second.
+
+        The logits are the network's output divided by the model's
+        `temperature` (1 for models stored without one, e.g.
+        ``legus-2021``), so that ``softmax(predict_logits(...))`` is
+        `predict_proba`; ``predict_logits(...) * clf.temperature`` is the
+        raw output.
 
         Parameters
         ----------
         cutouts : array-like
             Shape ``(N, 5, 32, 32)``, bands in `bands` order, not yet
             normalised.
+        missing : array-like of bool, optional
+            Shape ``(N, 5)``: bands with no data over the cutout (see
+            `~starcnet.cutouts.extract_cutouts` with
+            ``return_missing=True``); their normalised input is set to 0.
 
         Returns
         -------
         logits : `~numpy.ndarray`
             float32, shape ``(N, 4)``, columns for classes 1-4.
         """
-        import torch
+        return self.predictor.logits(cutouts, missing)
 
-        cutouts = np.asarray(cutouts, dtype=np.float32)
-        expected = (len(self.bands), CUTOUT_SIZE, CUTOUT_SIZE)
-        if cutouts.ndim != 4 or cutouts.shape[1:] != expected:
-            msg = (f'cutouts must have shape (N, {", ".join(map(str, expected))}),'
-                   f' got {cutouts.shape}')
-            raise ValueError(msg)
-        out = np.empty((len(cutouts), len(self.class_names)), dtype=np.float32)
-        step = _network_batch_size(self.device, self.batch_size,
-                                   self.model_info.config.get('width', 128))
-        asynchronous = _asynchronous(self.device)
-        network = self._inference_network()
-        # normalised on the device, in torch (vectorised, multi-threaded)
-        kind, offset, scale = normalization_parameters(
-            self.model_info.normalization, len(self.bands))
-        offset = torch.from_numpy(offset).to(self.device)[None, :, None, None]
-        scale = torch.from_numpy(scale).to(self.device)[None, :, None, None]
-        if not cutouts.flags.writeable:   # torch.from_numpy wants writeable memory
-            cutouts = cutouts.copy()
-        pending = []
-        with (torch.inference_mode(), _autocast(self.device, self.precision),
-              self._allocator()):
-            for start in range(0, len(cutouts), step):
-                tensor = torch.from_numpy(cutouts[start:start + step])
-                n_batch = len(tensor)
-                if self.compile and n_batch < step:
-                    # one batch shape, one compilation; cutouts are
-                    # classified independently, so padding changes nothing
-                    tensor = torch.cat([tensor, tensor.new_zeros(
-                        (step - n_batch, *tensor.shape[1:]))])
-                tensor = _to_device(tensor, self.device)
-                tensor = (tensor - offset) / scale
-                if kind == 'asinh':
-                    tensor = torch.asinh_(tensor)
-                logits = network(tensor.contiguous(memory_format=torch.channels_last))
-                logits = logits[:n_batch].float()
-                if asynchronous:
-                    # left on the device: copying back would wait for it
-                    pending.append((start, logits))
-                else:
-                    out[start:start + n_batch] = logits.numpy()
-            for start, logits in pending:
-                out[start:start + len(logits)] = logits.cpu().numpy()
-        return out
-
-    def _allocator(self):
-        # Large activations stay in the heap between batches on a CPU.
-        return large_cpu_buffers(None if self.device.type == 'cpu' else False)
-
-    def _inference_network(self):
-        if not self.compile:
-            return self.network
-        if self._compiled is None:
-            import torch
-
-            self._compiled = torch.compile(self.network, dynamic=False,
-                                           options={'freezing': True})
-        return self._compiled
-
-    def predict_proba(self, cutouts):
+    def predict_proba(self, cutouts, missing=None):
         """
         Class probabilities (softmax of `predict_logits`).
 
@@ -352,13 +241,15 @@ class StarClusterClassifier:
         ----------
         cutouts : array-like
             Shape ``(N, 5, 32, 32)`` in electrons per second.
+        missing : array-like of bool, optional
+            As in `predict_logits`.
 
         Returns
         -------
         proba : `~numpy.ndarray`
             float32, shape ``(N, 4)``; each row sums to 1.
         """
-        return _softmax(self.predict_logits(cutouts))
+        return _softmax(self.predict_logits(cutouts, missing))
 
     def __call__(self, image, sources, *, progress_bar=False):
         """
@@ -404,25 +295,23 @@ class StarClusterClassifier:
         order = np.argsort(y, kind='stable')
         top_row = cutout_origin(x[order], y[order])[1]
         releaser = RowReleaser([*arrays, *masks])
-        step = self.batch_size
-        if _asynchronous(self.device):
-            step = _network_batch_size(self.device, step,
-                                       self.model_info.config.get('width', 128))
+        step = self.predictor.input_batch_size(self.batch_size)
 
         def cut(start):
             index = order[start:start + step]
             return index, extract_cutouts(arrays, x[index], y[index], masks=masks,
-                                          max_bad_fraction=self.max_bad_fraction)
+                                          max_bad_fraction=self.max_bad_fraction,
+                                          return_missing=True)
 
         batches = add_progress_bar(
             range(0, n, step), desc=f'StarcNet: {n} sources',
             unit='batch', progress_bar=progress_bar)
         # One thread cuts the next batch (reading its pixels) while the
         # network classifies this one.
-        with ThreadPoolExecutor(max_workers=1) as pool, self._allocator():
+        with ThreadPoolExecutor(max_workers=1) as pool, self.predictor.allocator():
             ahead = pool.submit(cut, 0) if n else None
             for start in batches:
-                index, (cutouts, batch_flags) = ahead.result()
+                index, (cutouts, batch_flags, missing) = ahead.result()
                 flags[index] = batch_flags
                 following = start + step
                 if following < n:
@@ -431,7 +320,7 @@ class StarClusterClassifier:
                 cutouts *= scales[None, :, None, None]
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
-                    logits[index[ok]] = self.predict_logits(cutouts[ok])
+                    logits[index[ok]] = self.predict_logits(cutouts[ok], missing[ok])
                 if releaser:
                     releaser.release(top_row[following] if following < n
                                      else arrays[0].shape[0])
@@ -460,7 +349,8 @@ class StarClusterClassifier:
             description='probability of a cluster (class 1 or 2)')
         table['starcnet_flags'] = MaskedColumn(
             flags, description='bit flags: ' + ', '.join(
-                f'{f.value}={f.name}' for f in CutoutFlag))
+                f'{f.value}={f.name}' for f in CutoutFlag)
+            + ' (MISSING_BAND: a band has no data there, classified from the others)')
         if image.wcs is not None and 'sky_centroid' not in table.colnames:
             table['sky_centroid'] = image.wcs.pixel_to_world(x, y)
         table.meta['starcnet'] = self._meta(band_map)
@@ -482,11 +372,8 @@ class StarClusterClassifier:
             'model_citation': info.citation,
             'class_names': [self.class_names[k] for k in sorted(self.class_names)],
             'bands': dict(band_map),
-            'normalization': {
-                'kind': str(info.normalization.get('kind', 'affine')),
-                'offset': [float(v) for v in info.normalization['offset']],
-                'scale': [float(v) for v in info.normalization.get(
-                    'scale', [1.0] * len(info.normalization['offset']))]},
+            'normalization': info.normalization.to_metadata(),
+            'temperature': self.temperature,
             'cutout': ('32x32 pixels data[floor(y)-15:floor(y)+17, '
                        'floor(x)-15:floor(x)+17] for 0-based (x, y)'),
             'max_bad_fraction': self.max_bad_fraction,
@@ -511,7 +398,6 @@ class StarClusterClassifier:
 
 
 def _softmax(logits):
-    logits = np.asarray(logits, dtype=np.float32)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    from .models.inference import softmax
+
+    return softmax(logits)

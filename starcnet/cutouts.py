@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .normalization import Normalization
+
 __all__ = ['CUTOUT_SIZE', 'CutoutFlag', 'POSITION_COLUMNS', 'position_columns',
            'table_positions', 'cutout_origin', 'extract_cutouts', 'normalize']
 
@@ -28,7 +30,8 @@ class CutoutFlag(enum.IntFlag):
 
     A source with ``UNCLASSIFIED`` set has masked class and probability
     columns; any other flag means it was classified from a cutout whose
-    bad pixels were filled (see `extract_cutouts`).
+    bad pixels were filled, or without a band that has no data there
+    (``MISSING_BAND``; see `extract_cutouts`).
     """
 
     #: The cutout extends beyond the image; the missing pixels were filled.
@@ -42,6 +45,11 @@ class CutoutFlag(enum.IntFlag):
     UNCLASSIFIED = 8
     #: Not classified: the position lies outside the image.
     OUTSIDE = 16
+    #: At least one band has no data over the cutout (all its pixels
+    #: non-finite, exactly 0.0 or masked: outside that band's
+    #: footprint); the source was classified from the other bands, the
+    #: missing band's normalised input set to 0.
+    MISSING_BAND = 32
 
 
 #: Accepted 0-based pixel position column pairs, in order of preference:
@@ -129,7 +137,7 @@ def cutout_origin(x, y, size=CUTOUT_SIZE):
 
 
 def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
-                    max_bad_fraction=0.5):
+                    max_bad_fraction=0.5, return_missing=False):
     """
     Cut square multi-band cutouts around sources, all at once.
 
@@ -150,7 +158,9 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     max_bad_fraction : float, optional
         A source is not classified if, in any band, more than this
         fraction of its cutout is outside the image, non-finite or
-        masked.
+        masked (bands with no data at all are not counted: see Notes).
+    return_missing : bool, optional
+        Also return which bands of each source have no data.
 
     Returns
     -------
@@ -158,6 +168,10 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
         float32 array of shape ``(N, n_bands, size, size)``.
     flags : `~numpy.ndarray`
         int16 `CutoutFlag` bits per source.
+    missing : `~numpy.ndarray`
+        Only with ``return_missing=True``: bool ``(N, n_bands)``, `True`
+        where a band has no data over the cutout; pass it on to
+        `~starcnet.normalization.Normalization.apply`.
 
     Notes
     -----
@@ -170,6 +184,17 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     bad, is flagged `CutoutFlag.UNCLASSIFIED` and its class is left
     masked; so is a source whose position is outside the image
     (`CutoutFlag.OUTSIDE`).
+
+    Missing bands: a band whose pixels inside the image are, over the
+    whole cutout, all non-finite, all exactly 0.0 (drizzled mosaics
+    outside a band's footprint), or all masked (e.g. a zero weight map
+    given as the mask), or any mix of these, has no data there.  Its
+    cutout is set to 0, the source is flagged `CutoutFlag.MISSING_BAND`
+    (not ``NONFINITE`` / ``MASKED`` for that band) and the band does not
+    count towards ``UNCLASSIFIED``: the source is classified from the
+    other bands (with the missing band's normalised input set to 0),
+    unless every band is missing or the rules above, applied to the
+    bands with data, say otherwise.
     """
     arrays = list(arrays)
     x = np.atleast_1d(np.asarray(x, dtype=float))
@@ -181,8 +206,9 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     ny, nx = arrays[0].shape
     cutouts = np.empty((n, n_bands, size, size), dtype=np.float32)
     flags = np.zeros(n, dtype=np.int16)
+    missing = np.zeros((n, n_bands), dtype=bool)
     if n == 0:
-        return cutouts, flags
+        return (cutouts, flags, missing) if return_missing else (cutouts, flags)
 
     ix, iy = cutout_origin(x, y, size)
     # Cutouts wholly inside the image (nearly all) are copied as windows
@@ -216,17 +242,33 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     for b, data in enumerate(arrays):
         cut = cut_band(data, cutouts[:, b])
         bad = ~np.isfinite(cut)
+        masked = None
+        if masks is not None and masks[b] is not None:
+            masked = cut_band(masks[b], np.empty(cut.shape, dtype=bool))
+        # no data: no in-image pixel that is finite, unmasked and not 0.0
+        nodata = bad | (cut == 0)
+        if masked is not None:
+            nodata |= masked
+        if edge.size:
+            nodata[edge] |= ~inside
+        absent = nodata.all(axis=(1, 2)) & ~outside
+        missing[:, b] = absent
+        if absent.any():
+            cut[absent] = 0.0
+            bad[absent] = False
+            if masked is not None:
+                masked[absent] = False
         if edge.size:
             bad[edge] &= inside
         flags[bad.any(axis=(1, 2))] |= CutoutFlag.NONFINITE
-        if masks is not None and masks[b] is not None:
-            masked = cut_band(masks[b], np.empty(cut.shape, dtype=bool))
+        if masked is not None:
             if edge.size:
                 masked[edge] &= inside
             flags[masked.any(axis=(1, 2))] |= CutoutFlag.MASKED
             bad |= masked
         if edge.size:
             bad[edge] |= ~inside
+            bad[absent] = False
         has_bad = np.flatnonzero(bad.any(axis=(1, 2)))
         if not has_bad.size:
             continue
@@ -240,78 +282,35 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
             fill = np.nanmedian(sub, axis=(1, 2))
         fill = np.where(np.isfinite(fill), fill, 0.0).astype(np.float32)
         cut[has_bad] = np.where(bad, fill[:, None, None], cut[has_bad])
+    any_missing = missing.any(axis=1)
+    flags[any_missing] |= CutoutFlag.MISSING_BAND
+    unclassified |= missing.all(axis=1)
     flags[unclassified] |= CutoutFlag.UNCLASSIFIED
-    return cutouts, flags
+    return (cutouts, flags, missing) if return_missing else (cutouts, flags)
 
 
-def normalize(cutouts, normalization):
+def normalize(cutouts, normalization, missing=None):
     """
     Apply a model's per-band input normalisation to cutouts.
+
+    A shorthand of
+    ``Normalization.from_metadata(normalization).apply(cutouts, missing)``
+    (see `starcnet.normalization.Normalization`).
 
     Parameters
     ----------
     cutouts : `~numpy.ndarray`
         Array of shape ``(N, n_bands, ny, nx)`` in electrons per second.
-    normalization : dict
-        ``{'kind': 'affine' or 'asinh', 'offset': [...], 'scale': [...]}``
-        with one offset and scale per band: ``affine`` gives ``(x -
-        offset) / scale`` (the published model: ``offset`` = band means,
-        ``scale`` = 1); ``asinh`` gives ``arcsinh((x - offset) /
-        scale)``.
+    normalization : `~starcnet.normalization.Normalization` or dict
+        The normalisation or its metadata dict, e.g. ``{'kind':
+        'affine', 'offset': [...], 'scale': [...]}``.
+    missing : array-like of bool, optional
+        ``(N, n_bands)``, `True` for bands without data (their
+        normalised input is 0).
 
     Returns
     -------
     normalized : `~numpy.ndarray`
         A new float32 array; the input is not modified.
     """
-    cutouts = np.asarray(cutouts, dtype=np.float32)
-    kind, offset, scale = normalization_parameters(
-        normalization, cutouts.shape[1] if cutouts.ndim == 4 else None, cutouts.shape)
-    out = (cutouts - offset[:, None, None]) / scale[:, None, None]
-    if kind == 'asinh':
-        np.arcsinh(out, out=out)
-    return out
-
-
-def normalization_parameters(normalization, n_bands, shape=None):
-    """
-    Check a model's normalisation and return it as arrays.
-
-    Parameters
-    ----------
-    normalization : dict
-        See `normalize`.
-    n_bands : int or None
-        Number of bands of the cutouts (`None`: cutouts of a wrong
-        shape, an error).
-    shape : tuple, optional
-        Shape of the cutouts, for the error message.
-
-    Returns
-    -------
-    kind : str
-        ``'affine'`` or ``'asinh'``.
-    offset, scale : `~numpy.ndarray`
-        float32, one per band.
-    """
-    try:
-        kind = normalization['kind']
-        offset = np.asarray(normalization['offset'], dtype=np.float32)
-        scale = np.asarray(normalization['scale'], dtype=np.float32)
-    except (KeyError, TypeError) as exc:
-        msg = ("normalization must be a dict with keys 'kind', 'offset' and "
-               f"'scale', got {normalization!r}")
-        raise ValueError(msg) from exc
-    if n_bands is None or offset.shape != (n_bands,) or scale.shape != offset.shape:
-        msg = (f'normalisation has {offset.size} band offsets and '
-               f'{scale.size} scales, but the cutouts have shape '
-               f'{shape if shape is not None else (None, n_bands)} (N, bands, ny, nx)')
-        raise ValueError(msg)
-    if not (np.all(np.isfinite(offset)) and np.all(np.isfinite(scale))
-            and np.all(scale > 0)):
-        msg = 'normalisation offsets must be finite and scales finite and positive'
-        raise ValueError(msg)
-    if kind not in ('affine', 'asinh'):
-        msg = f"unknown normalisation kind {kind!r}; expected 'affine' or 'asinh'"
-        raise ValueError(msg)
-    return kind, offset, scale
+    return Normalization.from_metadata(normalization).apply(np.asarray(cutouts), missing)

@@ -118,13 +118,12 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     flags : `~numpy.ndarray`
         `~starcnet.cutouts.CutoutFlag` bits per candidate.
     """
-    import torch
-
-    from .cutouts import CutoutFlag, extract_cutouts, normalize
+    from .cutouts import CutoutFlag, extract_cutouts
     from .images import MultiBandImage
-    from .models.registry import load_model
+    from .models.inference import Predictor
 
-    module, info = load_model(model, device='cpu')
+    predictor = Predictor.from_model(model, device='cpu', batch_size=batch_size)
+    info = predictor.info
     if isinstance(image, (list, tuple)):
         arrays, scales = list(image), np.ones(len(image), np.float32)
     else:
@@ -137,10 +136,9 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     logits = np.full((len(x), 4), np.nan, dtype=np.float32)
     cutouts, flags = extract_cutouts(arrays, x, y)
     ok = np.flatnonzero((flags & (CutoutFlag.EDGE | CutoutFlag.UNCLASSIFIED)) == 0)
-    with torch.no_grad():
-        for start in range(0, ok.size, batch_size):
-            index = ok[start:start + batch_size]
-            batch = cutouts[index] * scales[None, :, None, None]
-            logits[index] = module(torch.from_numpy(
-                normalize(batch, info.normalization))).numpy()
+    # as published: every band used as it is, also where it has no data
+    # (no missing-band handling), and no temperature (legus-2021 has none)
+    for start in range(0, ok.size, batch_size):
+        index = ok[start:start + batch_size]
+        logits[index] = predictor.logits(cutouts[index] * scales[None, :, None, None])
     return logits, flags

@@ -9,12 +9,16 @@ cutouts from an image and a labelled table (e.g. a LEGUS catalog read
 with `~starcnet.read_legus`); `save_trained` writes the result as a
 safetensors file that `~starcnet.StarClusterClassifier` loads.
 
-The training loop: per-band normalisation (`starcnet.cutouts.normalize`),
-dihedral augmentation (the eight rotations and flips of the square
+The training loop: per-band normalisation on the device
+(`starcnet.normalization.Normalization`, any kind), band dropout (a random
+band of some cutouts marked missing, as the classifier does for bands
+without data), dihedral augmentation (the eight rotations and flips of the square
 cutout, `dihedral_augment`), a class-balanced cross-entropy or
 class-balanced sampling, AdamW with a cosine learning-rate schedule, a
 validation split (stratified by class, or by group: galaxy or scene)
-whose best-accuracy state is kept, and early stopping.
+(or a fixed validation set, with fresh training data every epoch from a
+callable) whose best-accuracy state is kept, early stopping, and
+temperature scaling fitted on the validation set (`fit_temperature`).
 `train_model` is the older, simpler entry point used by
 ``scripts/make_default_model.py`` to build the bundled model.
 """
@@ -32,12 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cutouts import CutoutFlag, extract_cutouts, normalize, table_positions
+from .cutouts import CutoutFlag, extract_cutouts, table_positions
 from .models.network import SCALES, StarcNet
 from .utils._allocator import large_cpu_buffers
 from .utils._progress import add_progress_bar
 
-__all__ = ['dihedral_augment', 'class_weights', 'train_model', 'fit',
+__all__ = ['dihedral_augment', 'class_weights', 'train_model', 'fit', 'fit_temperature',
            'TrainingResult', 'LabelledCutouts', 'cutouts_from_catalog',
            'save_trained', 'FREEZABLE']
 
@@ -126,7 +130,10 @@ class TrainingResult:
         The network (the state with the best validation accuracy), in
         eval mode, on the CPU.
     metadata : dict
-        ``'config'``, ``'bands'``, ``'normalization'``, ``'classes'`` and
+        ``'config'``, ``'bands'``, ``'normalization'`` (the metadata
+        dict of `~starcnet.normalization.Normalization`),
+        ``'temperature'`` (fitted on the validation set, 1 without one),
+        ``'classes'`` and
         ``'training'`` (a JSON-serialisable summary: data size, split,
         epochs run, best epoch, validation accuracy, hyper-parameters,
         seed, base model and its sha256, package versions), ready for
@@ -136,9 +143,10 @@ class TrainingResult:
         ``lr`` and ``seconds``, and ``best_epoch`` (1-based; 0 when the
         base model itself was best), ``best_val_accuracy``,
         ``initial_val_accuracy`` (of the base model, fine-tuning only),
-        ``epochs_run``, ``stopped_early``, ``n_train``, ``n_val``,
-        ``class_weights``, ``train_index`` and ``val_index`` (indices
-        into the input cutouts).
+        ``epochs_run``, ``stopped_early``, ``temperature``, ``n_train``,
+        ``n_val``, ``class_weights``, ``train_index`` and ``val_index``
+        (indices into the input cutouts; `None` where there is no such
+        split: ``train_data`` or ``validation`` given).
     """
 
     module: nn.Module
@@ -229,44 +237,126 @@ def _frozen_parameters(module, freeze):
 # Training
 
 
-def _evaluate(module, x, y, batch_size, device, amp):
-    module.eval()
-    correct, loss_sum = 0, 0.0
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(device)
-            yb = y[start:start + batch_size].to(device)
-            with amp():
-                logits = module(xb)
-            logits = logits.float()
-            loss_sum += nn.functional.cross_entropy(logits, yb, reduction='sum').item()
-            correct += (logits.argmax(1) == yb).sum().item()
-    return correct / max(len(x), 1), loss_sum / max(len(x), 1)
+def _evaluate(predictor, x, y):
+    """Accuracy, mean cross-entropy and raw logits on a validation set."""
+    if not len(x):
+        return float('nan'), float('nan'), np.zeros((0, 4), np.float32)
+    predictor.network.eval()
+    logits = predictor.logits(x)
+    lp = torch.log_softmax(torch.from_numpy(logits).double(), dim=1)
+    yt = torch.from_numpy(y)
+    loss = float(-lp[torch.arange(len(yt)), yt].mean())
+    acc = float(np.mean(logits.argmax(1) == y))
+    return acc, loss, logits
+
+
+def fit_temperature(logits, labels, *, bounds=(0.05, 20.0)):
+    """
+    The temperature that best calibrates a model's logits.
+
+    One scalar ``T`` minimising the mean negative log-likelihood of
+    ``softmax(logits / T)`` on (validation) logits, found by a golden
+    section search on ``log T`` (the NLL is convex in ``1 / T``, so the
+    search finds the minimum).  Over-confident logits give ``T > 1``.
+
+    Parameters
+    ----------
+    logits : array-like
+        ``(N, n_classes)`` raw logits (temperature 1).
+    labels : array-like of int
+        Classes 1..n_classes (LEGUS classes 1-4), one per row.
+    bounds : (float, float), optional
+        Range of ``T`` searched.
+
+    Returns
+    -------
+    temperature : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from starcnet.training import fit_temperature
+    >>> logits = np.array([[4.0, 0, 0, 0], [0, 4.0, 0, 0], [4.0, 0, 0, 0]])
+    >>> round(fit_temperature(logits, [1, 2, 3]), 2) > 1
+    True
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels)
+    if z.ndim != 2 or y.shape != (z.shape[0],) or not z.shape[0]:
+        msg = (f'logits must be (N, n_classes) with one label each, got shape '
+               f'{z.shape} and {y.shape[0] if y.ndim else 0} labels')
+        raise ValueError(msg)
+    if (not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y))
+            or y.min() < 1 or y.max() > z.shape[1]):
+        msg = f'labels must be classes 1..{z.shape[1]}'
+        raise ValueError(msg)
+    if not np.all(np.isfinite(z)):
+        msg = 'logits must be finite'
+        raise ValueError(msg)
+    lo, hi = (math.log(float(v)) for v in bounds)
+    index = y.astype(np.int64) - 1
+    rows = np.arange(len(index))
+
+    def nll(log_t):
+        scaled = z / math.exp(log_t)
+        top = scaled.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(scaled - top).sum(axis=1))
+        return float(np.mean(lse - scaled[rows, index]))
+
+    ratio = (math.sqrt(5) - 1) / 2
+    c, d = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fc, fd = nll(c), nll(d)
+    for _ in range(200):
+        if hi - lo < 1e-7:
+            break
+        if fc < fd:
+            hi, d, fd = d, c, fc
+            c = hi - ratio * (hi - lo)
+            fc = nll(c)
+        else:
+            lo, c, fc = c, d, fd
+            d = lo + ratio * (hi - lo)
+            fd = nll(d)
+    return float(math.exp((lo + hi) / 2))
 
 
 def _base_model(model, device):
-    """(module, info) of the model to fine-tune."""
+    """(module, info) of the model to fine-tune, on ``device``."""
     from .models.registry import load_model
 
-    module, info = load_model(model, device='cpu')
-    return module, info
+    return load_model(model, device=device)
 
 
-def fit(cutouts, labels, *, model=None, width=16, normalization=None,
-        bands=None, epochs=10, batch_size=128, learning_rate=None,
-        weight_decay=1e-4, val_fraction=0.1, groups=None, patience=None,
-        balance='loss', augment=True, freeze=(), seed=0, device='cpu',
+def fit(cutouts=None, labels=None, *, train_data=None, validation=None,
+        model=None, width=16, normalization=None, bands=None, epochs=10,
+        batch_size=128, learning_rate=None, weight_decay=1e-4,
+        val_fraction=0.1, groups=None, patience=None, balance='loss',
+        augment=True, band_dropout=0.0, freeze=(), seed=0, device='cpu',
         autocast=False, progress_bar=False):
     """
     Train a StarcNet classifier from scratch or fine-tune a pretrained one.
 
     Parameters
     ----------
-    cutouts : array-like
+    cutouts : array-like, optional
         ``(N, 5, 32, 32)`` cutouts in image units (e-/s), not normalised,
         bands in the order of the model (see `cutouts_from_catalog`).
-    labels : array-like of int
+        Not with ``train_data``.
+    labels : array-like of int, optional
         LEGUS classes 1-4, one per cutout.
+    train_data : callable, optional
+        Instead of fixed ``cutouts`` and ``labels``: a function of the
+        epoch number (1, 2, ...) returning that epoch's ``(cutouts,
+        labels)``, e.g. ``lambda epoch: simulate_candidates(2000,
+        seed=epoch)``, so that every epoch sees fresh data.  It is
+        called once per epoch (epoch 1 before training, to size the
+        learning-rate schedule and the class weights).  Give a fixed
+        ``validation`` set with it.
+    validation : (cutouts, labels), optional
+        A fixed validation set: no split of ``cutouts`` is made
+        (``val_fraction`` and ``groups`` are ignored), every epoch is
+        scored on it, the best state kept and the temperature fitted on
+        it.
     model : str, os.PathLike or None, optional
         `None` trains a new network of feature width ``width``.
         Otherwise the model to fine-tune: a registry name
@@ -277,9 +367,9 @@ def fit(cutouts, labels, *, model=None, width=16, normalization=None,
     width : int, optional
         Feature width of a new network (16 for the bundled model, 128
         for the published one).  Ignored when fine-tuning.
-    normalization : dict, optional
-        ``{'kind': 'affine' or 'asinh', 'offset': [...], 'scale': [...]}``
-        (see `starcnet.cutouts.normalize`), stored with the model.
+    normalization : `~starcnet.normalization.Normalization` or dict, optional
+        Any kind (``'affine'``, ``'asinh'``, the level-free ``'local'``),
+        applied on the device to every batch and stored with the model.
         Default: the base model's; for a new network, that of the
         bundled model.
     bands : sequence of str, optional
@@ -315,16 +405,25 @@ def fit(cutouts, labels, *, model=None, width=16, normalization=None,
     augment : bool, optional
         Apply random dihedral transforms (`dihedral_augment`) to each
         training batch.
+    band_dropout : float, optional
+        Fraction of the cutouts of every training batch in which one
+        random band is marked missing: its normalised input is zeroed,
+        exactly as the classifier does for a band without data
+        (`~starcnet.cutouts.CutoutFlag.MISSING_BAND`).  Default 0.
     freeze : sequence of str, optional
         Parts of the network not to train, from `FREEZABLE`, e.g.
         ``('full',)`` (the full-cutout branch), ``('convs',)`` (all
         convolutions: only the dense layers learn) or ``('branches',)``
         (only the final linear layer learns).
     seed : int, optional
-        Seed of the split, initialisation, batch order, dropout and
-        augmentation.
+        Seed of the split, initialisation, batch order, dropout,
+        augmentation and band dropout.  Training runs on a fork of
+        torch's global random state (`torch.random.fork_rng`) and a local
+        `torch.Generator`: the caller's random state is not changed, and
+        one seed gives one result.
     device : str or `torch.device`, optional
-        Torch device, e.g. ``'cpu'`` or ``'cuda'``.
+        Torch device, e.g. ``'cpu'`` or ``'cuda'``: the base model is
+        loaded there, and batches are normalised there.
     autocast : bool, optional
         Run the forward passes in bfloat16 (CUDA or CPU) with
         `torch.autocast`; weights and optimiser stay in float32.
@@ -335,7 +434,11 @@ def fit(cutouts, labels, *, model=None, width=16, normalization=None,
     Returns
     -------
     result : `TrainingResult`
-        The network, its metadata and the training history.
+        The network, its metadata and the training history.  With a
+        validation set, the temperature that minimises the validation
+        negative log-likelihood of the kept state (`fit_temperature`) is
+        in ``metadata['temperature']`` (1 without one) and is stored by
+        `save_trained`.
 
     Raises
     ------
@@ -357,13 +460,15 @@ def fit(cutouts, labels, *, model=None, width=16, normalization=None,
     """
     # large CPU buffers stay in the heap between batches (see utils._allocator)
     with large_cpu_buffers():
-        return _fit(cutouts, labels, model=model, width=width,
+        return _fit(cutouts, labels, train_data=train_data, validation=validation,
+                    model=model, width=width,
                     normalization=normalization, bands=bands, epochs=epochs,
                     batch_size=batch_size, learning_rate=learning_rate,
                     weight_decay=weight_decay, val_fraction=val_fraction,
                     groups=groups, patience=patience, balance=balance,
-                    augment=augment, freeze=freeze, seed=seed, device=device,
-                    autocast=autocast, progress_bar=progress_bar)
+                    augment=augment, band_dropout=band_dropout, freeze=freeze,
+                    seed=seed, device=device, autocast=autocast,
+                    progress_bar=progress_bar)
 
 
 def _default_normalization():
@@ -373,27 +478,68 @@ def _default_normalization():
     if info.normalization is None:  # pragma: no cover - model not built
         msg = 'give a normalization: the bundled model is not installed'
         raise ValueError(msg)
-    return dict(info.normalization)
+    return info.normalization
 
 
-def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
-         batch_size, learning_rate, weight_decay, val_fraction, groups,
-         patience, balance, augment, freeze, seed, device, autocast,
-         progress_bar, print_epochs=False):
-    t_start = time.time()
+def _check_data(cutouts, labels, what):
+    """float32 cutouts and int64 labels, checked."""
     labels = np.asarray(labels)
-    cutouts = np.asarray(cutouts)
-    if cutouts.ndim != 4 or cutouts.shape[0] != labels.shape[0]:
-        msg = (f'cutouts must be (N, bands, 32, 32) with one label each, got '
-               f'{cutouts.shape} and {labels.shape[0]} labels')
+    cutouts = np.asarray(cutouts, dtype=np.float32)
+    if cutouts.ndim != 4 or labels.ndim != 1 or cutouts.shape[0] != labels.shape[0]:
+        msg = (f'{what}: cutouts must be (N, bands, 32, 32) with one label each, got '
+               f'{cutouts.shape} and {labels.shape[0] if labels.ndim else 0} labels')
         raise ValueError(msg)
     if (labels.size == 0 or not np.issubdtype(labels.dtype, np.number)
             or np.any(labels != np.round(labels)) or labels.min() < 1 or labels.max() > 4):
-        msg = 'labels must be LEGUS classes 1-4'
+        msg = f'{what}: labels must be LEGUS classes 1-4'
         raise ValueError(msg)
-    labels = labels.astype(np.int64)
+    return cutouts, labels.astype(np.int64)
+
+
+def _band_dropout(n, n_bands, fraction, generator):
+    """(n, n_bands) bool: one random band of about ``fraction`` of the cutouts."""
+    drop = torch.rand(n, generator=generator) < fraction
+    band = torch.randint(0, n_bands, (n,), generator=generator)
+    missing = torch.zeros((n, n_bands), dtype=torch.bool)
+    missing[drop, band[drop]] = True
+    return missing
+
+
+def _fit(cutouts, labels, *, device, seed, **kwargs):
+    device = torch.device(device)
+    # dropout and initialisation draw from torch's global generators: run
+    # on a fork of them, so that the caller's random state is untouched
+    devices = [device.index or 0] if device.type == 'cuda' else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        return _fit_seeded(cutouts, labels, device=device, seed=seed, **kwargs)
+
+
+def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,
+                normalization, bands, epochs, batch_size, learning_rate,
+                weight_decay, val_fraction, groups, patience, balance, augment,
+                band_dropout, freeze, seed, device, autocast, progress_bar,
+                print_epochs=False):
+    from .models.inference import Predictor
+    from .normalization import Normalization
+
+    t_start = time.time()
+    if train_data is not None:
+        if cutouts is not None or labels is not None:
+            msg = 'give either cutouts and labels or train_data, not both'
+            raise ValueError(msg)
+        if not callable(train_data):
+            msg = ('train_data must be a callable returning (cutouts, labels) '
+                   f'for an epoch, got {type(train_data).__name__}')
+            raise TypeError(msg)
+    elif cutouts is None or labels is None:
+        msg = 'fit needs cutouts and labels, or train_data'
+        raise ValueError(msg)
     if not 0 <= val_fraction < 1:
         msg = f'val_fraction must be in [0, 1), got {val_fraction}'
+        raise ValueError(msg)
+    if not 0 <= band_dropout < 1:
+        msg = f'band_dropout must be in [0, 1), got {band_dropout}'
         raise ValueError(msg)
     if int(epochs) < 1 or int(batch_size) < 1:
         msg = f'epochs and batch_size must be positive, got {epochs} and {batch_size}'
@@ -404,7 +550,6 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
     if balance not in _BALANCE:
         msg = f'balance must be one of {_BALANCE}, got {balance!r}'
         raise ValueError(msg)
-    device = torch.device(device)
     if autocast:
         def amp():
             return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -414,15 +559,49 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
         amp = contextlib.nullcontext
 
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(int(seed))
 
-    val_idx = _validation_split(labels, val_fraction, groups, rng)
-    train_mask = np.ones(labels.size, bool)
-    train_mask[val_idx] = False
-    train_idx = np.flatnonzero(train_mask)
-    if train_idx.size == 0:
-        msg = 'no cutouts left for training after the validation split'
+    # the data: fixed arrays split here, fixed arrays with a given
+    # validation set, or a fresh training set every epoch
+    if validation is not None:
+        x_val, y_val = _check_data(*validation, 'validation')
+    if train_data is None:
+        cutouts, labels = _check_data(cutouts, labels, 'fit')
+        if validation is None:
+            val_idx = _validation_split(labels, val_fraction, groups, rng)
+            train_mask = np.ones(labels.size, bool)
+            train_mask[val_idx] = False
+            x_val, y_val = cutouts[val_idx], labels[val_idx]
+            split = ('none' if not val_idx.size else
+                     'by group' if groups is not None else 'random, stratified by class')
+        else:
+            val_idx, train_mask = None, np.ones(labels.size, bool)
+            split = 'given validation set'
+        train_idx = np.flatnonzero(train_mask)
+        if train_idx.size == 0:
+            msg = 'no cutouts left for training after the validation split'
+            raise ValueError(msg)
+        fixed = (torch.from_numpy(np.ascontiguousarray(cutouts[train_mask])),
+                 torch.from_numpy(labels[train_mask] - 1))
+
+        def epoch_data(epoch):
+            return fixed
+    else:
+        train_idx = val_idx = None
+        if validation is None:
+            x_val = np.zeros((0, 5, 32, 32), np.float32)
+            y_val = np.zeros(0, np.int64)
+        split = 'given validation set' if len(y_val) else 'none'
+
+        def epoch_data(epoch):
+            x, y = _check_data(*train_data(epoch), f'train_data({epoch})')
+            return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y - 1)
+
+    x_train, y_train = epoch_data(1)
+    n_bands = x_train.shape[1]
+    if len(y_val) and x_val.shape[1:] != x_train.shape[1:]:
+        msg = (f'validation cutouts have shape {x_val.shape[1:]}, the training '
+               f'cutouts {tuple(x_train.shape[1:])}')
         raise ValueError(msg)
 
     base_info = None
@@ -435,30 +614,27 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
     else:
         module, base_info = _base_model(model, device)
         if normalization is None:
-            normalization = dict(base_info.normalization)
+            normalization = base_info.normalization
         if bands is None and base_info.bands is not None:
             bands = tuple(base_info.bands)
         if learning_rate is None:
             learning_rate = 5e-4
-        if module.config['n_bands'] != cutouts.shape[1]:
+        if module.config['n_bands'] != n_bands:
             msg = (f'model {base_info.name} takes {module.config["n_bands"]} bands, '
-                   f'the cutouts have {cutouts.shape[1]}')
+                   f'the cutouts have {n_bands}')
             raise ValueError(msg)
+    normalization = Normalization.from_metadata(normalization)
+    normalization.check(n_bands, tuple(x_train.shape))
     if bands is None:
         from .images import STARCNET_BANDS
         bands = STARCNET_BANDS
     bands = [str(b) for b in bands]
-    if len(bands) != cutouts.shape[1]:
-        msg = f'{len(bands)} band names for cutouts with {cutouts.shape[1]} bands'
+    if len(bands) != n_bands:
+        msg = f'{len(bands)} band names for cutouts with {n_bands} bands'
         raise ValueError(msg)
 
-    x_all = torch.from_numpy(normalize(cutouts, normalization))
-    y_all = torch.from_numpy(labels - 1)
-    x_train, y_train = x_all[train_mask], y_all[train_mask]
-    x_val, y_val = x_all[val_idx], y_all[val_idx]
-
     if module is None:
-        module = StarcNet(width=width, n_bands=cutouts.shape[1])
+        module = StarcNet(width=width, n_bands=n_bands)
     module = module.to(device)
     frozen = _frozen_parameters(module, freeze)
     for name, param in module.named_parameters():
@@ -467,8 +643,13 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
     if not trainable:
         msg = f'freeze={tuple(freeze)} leaves no parameter to train'
         raise ValueError(msg)
+    # validation through the inference path, with the raw (temperature 1)
+    # logits that the temperature is fitted on
+    predictor = Predictor(module, normalization, device=device, batch_size=512,
+                          precision='bfloat16' if autocast else 'float32')
 
-    weights = class_weights(labels[train_mask])
+    first_labels = y_train.numpy() + 1
+    weights = class_weights(first_labels)
     loss_weight = (torch.from_numpy(weights).to(device) if balance == 'loss' else None)
     loss_fn = nn.CrossEntropyLoss(weight=loss_weight)
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=weight_decay)
@@ -479,21 +660,19 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
     def lr_at(step):
         if step < warmup:
             return (step + 1) / warmup
+        step = min(step, total)   # epochs of another size do not wrap around
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
-    if balance == 'sampling':
-        counts = np.bincount(labels[train_mask] - 1, minlength=4)
-        sample_p = torch.from_numpy(
-            (1.0 / counts[labels[train_mask] - 1]).astype(np.float64))
 
     history = {'train_loss': [], 'val_loss': [], 'val_accuracy': [], 'lr': [],
                'seconds': [], 'class_weights': weights.tolist(),
-               'n_train': int(len(x_train)), 'n_val': int(len(x_val)),
-               'train_index': train_idx.tolist(), 'val_index': val_idx.tolist()}
+               'n_train': int(len(x_train)), 'n_val': int(len(y_val)),
+               'train_index': None if train_idx is None else train_idx.tolist(),
+               'val_index': None if val_idx is None else val_idx.tolist()}
     best_acc, best_loss, best_state, best_epoch = -1.0, math.inf, None, 0
-    if base_info is not None and len(x_val):
-        best_acc, best_loss = _evaluate(module, x_val, y_val, 512, device, amp)
+    if base_info is not None and len(y_val):
+        best_acc, best_loss, _ = _evaluate(predictor, x_val, y_val - 1)
         best_state = copy.deepcopy(module.state_dict())
         history['initial_val_accuracy'] = best_acc
         log.info('base model %s: val acc %.4f', base_info.name, best_acc)
@@ -502,8 +681,13 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
                                   unit='epoch', progress_bar=progress_bar)
     for epoch in epoch_iter:
         t0 = time.time()
+        if epoch > 1 and train_data is not None:
+            x_train, y_train = epoch_data(epoch)
         module.train()
         if balance == 'sampling':
+            counts = np.bincount(y_train.numpy(), minlength=4)
+            sample_p = torch.from_numpy(
+                (1.0 / counts[y_train.numpy()]).astype(np.float64))
             order = torch.multinomial(sample_p, len(x_train), replacement=True,
                                       generator=gen)
         else:
@@ -514,7 +698,12 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
             xb = x_train[idx]
             if augment:
                 xb = dihedral_augment(xb, gen)
+            missing = None
+            if band_dropout:
+                missing = _band_dropout(len(idx), n_bands, band_dropout, gen).to(device)
             xb, yb = xb.to(device), y_train[idx].to(device)
+            # normalised on the device, missing bands zeroed, as at inference
+            xb = normalization.apply(xb, missing=missing)
             with amp():
                 logits = module(xb)
             loss = loss_fn(logits.float(), yb)
@@ -526,14 +715,11 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
         epochs_run = epoch
         history['train_loss'].append(loss_sum / len(x_train))
         history['lr'].append(optimizer.param_groups[0]['lr'])
-        if len(x_val):
-            acc, vloss = _evaluate(module, x_val, y_val, 512, device, amp)
-        else:
-            acc, vloss = float('nan'), float('nan')
+        acc, vloss, _ = _evaluate(predictor, x_val, y_val - 1)
         history['val_accuracy'].append(acc)
         history['val_loss'].append(vloss)
         history['seconds'].append(time.time() - t0)
-        if not len(x_val) or acc > best_acc or (acc == best_acc and vloss < best_loss):
+        if not len(y_val) or acc > best_acc or (acc == best_acc and vloss < best_loss):
             best_acc, best_loss, best_epoch = acc, vloss, epoch
             best_state = copy.deepcopy(module.state_dict())
             since_best = 0
@@ -552,30 +738,48 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
             break
     if best_state is not None:
         module.load_state_dict(best_state)
+    # temperature scaling of the kept state, on the validation set
+    temperature, val_nll = 1.0, None
+    if len(y_val):
+        _, nll_before, val_logits = _evaluate(predictor, x_val, y_val - 1)
+        temperature = fit_temperature(val_logits, y_val)
+        val_nll = {'before': nll_before,
+                   'after': _evaluate(Predictor(module, normalization, device=device,
+                                                batch_size=512,
+                                                temperature=temperature,
+                                                precision=predictor.precision),
+                                      x_val, y_val - 1)[1]}
+        log.info('temperature %.3f: validation NLL %.4f -> %.4f', temperature,
+                 val_nll['before'], val_nll['after'])
     for param in module.parameters():
         param.requires_grad_(True)
     history.update(best_epoch=best_epoch, best_val_accuracy=best_acc,
-                   epochs_run=epochs_run, stopped_early=stopped_early)
-    module = module.to('cpu').eval()
+                   epochs_run=epochs_run, stopped_early=stopped_early,
+                   temperature=temperature)
+    module = module.to('cpu').to(memory_format=torch.contiguous_format).eval()
 
-    counts = np.bincount(labels - 1, minlength=4)
+    all_labels = labels if train_data is None else first_labels
     training = {
         'base_model': None if base_info is None else base_info.name,
         'base_model_sha256': None if base_info is None else base_info.sha256,
-        'n_cutouts': int(labels.size),
-        'class_counts': {str(k + 1): int(c) for k, c in enumerate(counts)},
+        'n_cutouts': int(all_labels.size),
+        'class_counts': {str(k + 1): int(c) for k, c in enumerate(
+            np.bincount(all_labels - 1, minlength=4))},
+        'train_data': ('fresh every epoch (train_data callable)' if train_data is not None
+                       else 'fixed arrays'),
         'n_train': history['n_train'], 'n_val': history['n_val'],
-        'split': ('none' if not len(x_val) else
-                  'by group' if groups is not None else 'random, stratified by class'),
+        'split': split,
         'epochs': int(epochs), 'epochs_run': epochs_run,
         'stopped_early': stopped_early, 'patience': patience,
         'best_epoch': best_epoch,
-        'val_accuracy': None if not len(x_val) else float(best_acc),
+        'val_accuracy': None if not len(y_val) else float(best_acc),
         'initial_val_accuracy': history.get('initial_val_accuracy'),
+        'temperature': temperature, 'val_nll': val_nll,
         'batch_size': int(batch_size), 'learning_rate': float(learning_rate),
         'weight_decay': float(weight_decay), 'balance': balance,
         'augmentation': ('dihedral (random 90-degree rotations and flips)'
                          if augment else 'none'),
+        'band_dropout': float(band_dropout),
         'frozen': sorted(set(freeze if not isinstance(freeze, str) else (freeze,))),
         'seed': int(seed), 'device': str(device), 'autocast': bool(autocast),
         'versions': _versions(),
@@ -587,9 +791,8 @@ def _fit(cutouts, labels, *, model, width, normalization, bands, epochs,
         from .models.registry import LEGUS_CLASSES
         classes = {str(k): v for k, v in LEGUS_CLASSES.items()}
     metadata = {'config': dict(module.config), 'bands': bands,
-                'normalization': {'kind': normalization['kind'],
-                                  'offset': [float(v) for v in normalization['offset']],
-                                  'scale': [float(v) for v in normalization['scale']]},
+                'normalization': normalization.to_metadata(),
+                'temperature': temperature,
                 'classes': classes, 'training': training}
     return TrainingResult(module=module, metadata=metadata, history=history)
 
@@ -613,8 +816,8 @@ def train_model(cutouts, labels, *, width=16, normalization, epochs=10,
         LEGUS classes 1-4.
     width : int, optional
         Feature width of the `~starcnet.models.network.StarcNet`.
-    normalization : dict
-        Normalisation applied with `starcnet.cutouts.normalize`.
+    normalization : `~starcnet.normalization.Normalization` or dict
+        The input normalisation (any kind).
     epochs : int, optional
         Number of passes over the training split.
     batch_size : int, optional
@@ -644,13 +847,14 @@ def train_model(cutouts, labels, *, width=16, normalization, epochs=10,
     history : dict
         As `TrainingResult.history`.
     """
-    result = _fit(cutouts, labels, model=None, width=width,
-                  normalization=normalization, bands=None, epochs=epochs,
-                  batch_size=batch_size, learning_rate=learning_rate,
-                  weight_decay=weight_decay, val_fraction=val_fraction,
-                  groups=None, patience=None, balance='loss', augment=augment,
-                  freeze=(), seed=seed, device=device, autocast=False,
-                  progress_bar=False, print_epochs=progress)
+    result = _fit(cutouts, labels, train_data=None, validation=None, model=None,
+                  width=width, normalization=normalization, bands=None,
+                  epochs=epochs, batch_size=batch_size,
+                  learning_rate=learning_rate, weight_decay=weight_decay,
+                  val_fraction=val_fraction, groups=None, patience=None,
+                  balance='loss', augment=augment, band_dropout=0.0, freeze=(),
+                  seed=seed, device=device, autocast=False, progress_bar=False,
+                  print_epochs=progress)
     return result.module, result.history
 
 

@@ -30,12 +30,20 @@ one key, ``'starcnet'``, whose value is a JSON object::
      "config": {...StarcNet keyword arguments...},
      "bands": [5 band names],
      "normalization": {"kind": "affine" or "asinh",
-                       "offset": [5 floats], "scale": [5 floats]},
+                       "offset": [5 floats], "scale": [5 floats]}
+                      or {"kind": "local", "stretch": float or [5 floats],
+                          "radius": float},
+     "temperature": float > 0 (optional, default 1),
      "classes": {"1": name, ...},
      "license": ..., "citation": ..., "training": {...free-form...}}
 
 Normalisation ``'affine'`` means ``(x - offset) / scale`` per band,
-``'asinh'`` means ``asinh((x - offset) / scale)``.
+``'asinh'`` means ``asinh((x - offset) / scale)``, ``'local'`` a
+per-cutout background and noise (see `starcnet.normalization`); the
+dict is read and checked by
+`starcnet.normalization.Normalization.from_metadata`.  ``temperature``
+divides the logits before the softmax (temperature scaling,
+`starcnet.training.fit_temperature`).
 """
 
 import copy
@@ -55,6 +63,7 @@ from astropy.utils import data as _astropy_data
 
 from .._io import atomic_write
 from ..metrics import CLASS_NAMES
+from ..normalization import NORMALIZATION_KINDS, Normalization
 from .legacy import _describe, convert_published_state_dict
 from .network import StarcNet
 
@@ -84,10 +93,10 @@ FILE_FORMAT_VERSION = 1
 
 _KINDS = ('bundled', 'remote', 'file')
 _FORMATS = ('safetensors', 'published')
-_NORMALIZATION_KINDS = ('affine', 'asinh')
+_NORMALIZATION_KINDS = NORMALIZATION_KINDS
 _METADATA_KEYS = {'format', 'format_version', 'name', 'description', 'config',
-                  'bands', 'normalization', 'classes', 'license', 'citation',
-                  'training'}
+                  'bands', 'normalization', 'temperature', 'classes', 'license',
+                  'citation', 'training'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,10 +137,13 @@ class ModelInfo:
         file's metadata).
     bands : tuple of str or None
         Band names, in the order of the input channels.
-    normalization : dict or None
-        ``{'kind': 'affine' or 'asinh', 'offset': [...], 'scale': [...]}``,
-        one offset and scale per band: ``(x - offset) / scale``, and for
-        ``'asinh'`` the asinh of that.
+    normalization : `~starcnet.normalization.Normalization`, dict or None
+        The input normalisation; a metadata dict (e.g. ``{'kind':
+        'affine', 'offset': [...], 'scale': [...]}``) is turned into a
+        `~starcnet.normalization.Normalization` (and checked).
+    temperature : float
+        Temperature of the logits (default 1: none); the predictor
+        divides the logits by it before the softmax.
     classes : dict or None
         Output index + 1 -> class name, e.g. `LEGUS_CLASSES`.
     license : str
@@ -152,7 +164,8 @@ class ModelInfo:
     format: str = 'safetensors'
     config: dict | None = None
     bands: tuple | None = None
-    normalization: dict | None = None
+    normalization: Normalization | None = None
+    temperature: float = 1.0
     classes: dict | None = None
     license: str = ''
     citation: str = ''
@@ -177,6 +190,15 @@ class ModelInfo:
             object.__setattr__(self, 'bands', tuple(self.bands))
         if self.sha256 is not None:
             object.__setattr__(self, 'sha256', self.sha256.lower())
+        if self.normalization is not None:
+            object.__setattr__(self, 'normalization',
+                               Normalization.from_metadata(self.normalization))
+        temperature = self.temperature
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                or not math.isfinite(temperature) or temperature <= 0):
+            msg = f'ModelInfo temperature must be a finite number > 0, got {temperature!r}'
+            raise ValueError(msg)
+        object.__setattr__(self, 'temperature', float(temperature))
 
 
 _REGISTRY = {}
@@ -312,21 +334,17 @@ def _validate_metadata(meta, config, source):
                f'names, got {bands!r}')
         raise ValueError(msg)
 
-    norm = meta.get('normalization')
-    if not isinstance(norm, dict) or norm.get('kind') not in _NORMALIZATION_KINDS:
-        msg = (f'{source}: metadata "normalization" must be a dict with "kind" '
-               f'one of {_NORMALIZATION_KINDS}, got {norm!r}')
-        raise ValueError(msg)
-    for key in ('offset', 'scale'):
-        values = norm.get(key)
-        if (not isinstance(values, (list, tuple)) or len(values) != n_bands
-                or not all(isinstance(v, (int, float)) and math.isfinite(v)
-                           for v in values)):
-            msg = (f'{source}: normalization "{key}" must be a list of '
-                   f'{n_bands} finite numbers, got {values!r}')
-            raise ValueError(msg)
-    if any(value == 0 for value in norm['scale']):
-        msg = f'{source}: normalization "scale" must not contain zeros'
+    try:
+        norm = Normalization.from_metadata(meta.get('normalization'))
+        norm.check(n_bands)
+    except ValueError as exc:
+        msg = (f'{source}: metadata "normalization" is not valid for a {n_bands}-band '
+               f'network: {exc}')
+        raise ValueError(msg) from exc
+    temperature = meta.get('temperature', 1.0)
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+            or not math.isfinite(temperature) or temperature <= 0):
+        msg = f'{source}: metadata "temperature" must be a number > 0, got {temperature!r}'
         raise ValueError(msg)
 
     classes = meta.get('classes')
@@ -354,9 +372,8 @@ def _info_from_metadata(meta, base, *, sha256, filename):
         filename=filename,
         config=dict(meta['config']),
         bands=tuple(meta['bands']),
-        normalization={'kind': meta['normalization']['kind'],
-                       'offset': [float(v) for v in meta['normalization']['offset']],
-                       'scale': [float(v) for v in meta['normalization']['scale']]},
+        normalization=Normalization.from_metadata(meta['normalization']),
+        temperature=float(meta.get('temperature', 1.0)),
         classes={int(key): value for key, value in meta['classes'].items()},
         license=meta.get('license') or base.license,
         citation=meta.get('citation') or base.citation,
@@ -512,8 +529,10 @@ def save_model(module, path, metadata, overwrite=False):
         Output file, conventionally ending in ``.safetensors``.
     metadata : dict
         ``'bands'`` (list of band names, one per input channel) and
-        ``'normalization'`` (``{'kind': 'affine' or 'asinh', 'offset':
-        [...], 'scale': [...]}``) are required; ``'name'`` (default: the
+        ``'normalization'`` (a `~starcnet.normalization.Normalization`
+        or its metadata dict, e.g. ``{'kind': 'affine' or 'asinh',
+        'offset': [...], 'scale': [...]}``) are required; ``'temperature'``
+        (float > 0, default 1), ``'name'`` (default: the
         file name without extension), ``'description'``, ``'classes'``
         (default `LEGUS_CLASSES` for four classes), ``'license'``,
         ``'citation'`` and ``'training'`` (any JSON-serialisable dict, e.g.
@@ -565,10 +584,9 @@ def save_model(module, path, metadata, overwrite=False):
     _validate_metadata(meta, config, 'save_model')
     meta['bands'] = list(meta['bands'])
     meta['classes'] = {str(key): value for key, value in meta['classes'].items()}
-    meta['normalization'] = {
-        'kind': meta['normalization']['kind'],
-        'offset': [float(v) for v in meta['normalization']['offset']],
-        'scale': [float(v) for v in meta['normalization']['scale']]}
+    meta['normalization'] = Normalization.from_metadata(meta['normalization']).to_metadata()
+    if 'temperature' in meta:
+        meta['temperature'] = float(meta['temperature'])
     try:
         text = json.dumps(meta, sort_keys=True, allow_nan=False, default=_to_json)
     except (TypeError, ValueError) as exc:

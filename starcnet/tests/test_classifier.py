@@ -144,9 +144,13 @@ def test_nan_source_is_flagged_not_class_1(clf, scene):
     bands, sources = scene
     bands = {b: d.copy() for b, d in bands.items()}
     x0, y0 = int(sources['x'][0]), int(sources['y'][0])
-    bands['F336W'][y0 - 20:y0 + 20, x0 - 20:x0 + 20] = np.nan
+    # NaN over the core, data elsewhere in the cutout: not classified
+    # (a band with no data at all over the cutout is MISSING_BAND instead,
+    # see test_missing_bands.py)
+    bands['F336W'][y0 - 6:y0 + 6, x0 - 6:x0 + 6] = np.nan
     cat = clf(bands, sources)
     assert cat['starcnet_flags'][0] & CutoutFlag.UNCLASSIFIED
+    assert not cat['starcnet_flags'][0] & CutoutFlag.MISSING_BAND
     assert cat['starcnet_flags'][0] & CutoutFlag.NONFINITE
     assert cat['cluster_class'].mask[0]
     assert cat['prob_class1'].mask[0] and cat['prob_cluster'].mask[0]

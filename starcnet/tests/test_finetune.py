@@ -51,7 +51,7 @@ def test_finetune_improves_held_out_accuracy(blurred_scene):
     result = fit(cutouts[train], labels[train], model='sim-small-v1', epochs=4,
                  batch_size=32, learning_rate=5e-3, val_fraction=0, seed=0,
                  freeze=('convs',))
-    assert result.metadata['normalization'] == info.normalization
+    assert result.metadata['normalization'] == info.normalization.to_metadata()
     assert result.metadata['config'] == base.config
     after = accuracy(labels[test], _predict(result.module, cutouts[test],
                                             result.metadata['normalization']))

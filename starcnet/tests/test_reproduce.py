@@ -78,9 +78,9 @@ def test_catalog_rows_and_cutout_indices():
 def test_published_normalisation_and_bands():
     info = get_model_info('legus-2021')
     assert info.bands == ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
-    assert info.normalization['kind'] == 'affine'
-    np.testing.assert_allclose(info.normalization['offset'], PUBLISHED_MEANS, rtol=1e-6)
-    assert list(info.normalization['scale']) == [1.0] * 5
+    assert info.normalization.kind == 'affine'
+    np.testing.assert_allclose(info.normalization.offset, PUBLISHED_MEANS, rtol=1e-6)
+    assert list(info.normalization.scale) == [1.0] * 5
     assert info.config['width'] == 128 and info.config['groups'] == 8
 
 

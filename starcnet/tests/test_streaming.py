@@ -1,7 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Streaming over memory-mapped bands: order by row, pages given back,
-results unchanged; and the device / precision logic of the network.
+results unchanged (the device / precision logic of the network is
+tested in ``starcnet/models/tests/test_inference.py``).
 """
 
 import sys
@@ -13,7 +14,6 @@ from astropy.io import fits
 
 from starcnet import MultiBandImage, StarClusterClassifier
 from starcnet._memmap import RowReleaser, find_mmap
-from starcnet.classifier import _autocast, _network_batch_size
 from starcnet.conftest import make_test_scene
 from starcnet.cutouts import extract_cutouts, normalize
 from starcnet.images import STARCNET_BANDS
@@ -126,87 +126,3 @@ def test_plain_arrays_are_ignored():
     releaser = RowReleaser([np.zeros((10, 10)), np.zeros((10, 10)).T, None])
     assert not releaser
     assert releaser.release(10) == 0
-
-
-def test_network_batch_size():
-    cpu, cuda = torch.device('cpu'), torch.device('cuda')
-    # one activation map of a CPU batch within 16 MB: 32 at width 128
-    assert _network_batch_size(cpu, 256, 128) == 32
-    assert _network_batch_size(cpu, 256, 16) == 64
-    assert _network_batch_size(cpu, 16, 128) == 16
-    assert _network_batch_size(cpu, 256, 8192) == 1
-    gib = 1 << 30
-    assert _network_batch_size(cuda, 256, 128, free_bytes=70 * gib) == 3840
-    assert _network_batch_size(cuda, 256, 128, free_bytes=160 * gib) == 8192
-    assert _network_batch_size(cuda, 256, 128, free_bytes=gib // 2) == 256
-
-
-def test_autocast_precision_on_cpu(tiny_model_path, scene):
-    bands, sources = scene
-    ref = StarClusterClassifier(tiny_model_path, device='cpu')(bands, sources)
-    clf = StarClusterClassifier(tiny_model_path, device='cpu', precision='bfloat16')
-    with _autocast(clf.device, 'bfloat16'):
-        assert torch.get_autocast_dtype('cpu') == torch.bfloat16
-    low = clf(bands, sources)
-    assert np.abs(low['prob_class1'] - ref['prob_class1']).max() < 0.05
-    with pytest.raises(ValueError, match='precision must be one of'):
-        StarClusterClassifier(tiny_model_path, device='cpu', precision='int4')
-
-
-def test_compile_pads_to_one_batch_shape(tiny_model_path, scene, monkeypatch):
-    shapes = []
-
-    def fake_compile(module, **kwargs):
-        assert kwargs['dynamic'] is False
-
-        def run(tensor):
-            shapes.append(tuple(tensor.shape))
-            return module(tensor)
-        return run
-
-    monkeypatch.setattr(torch, 'compile', fake_compile)
-    bands, sources = scene
-    ref = StarClusterClassifier(tiny_model_path, device='cpu')(bands, sources)
-    clf = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=5, compile=True)
-    got = clf(bands, sources)
-    assert set(shapes) == {(5, 5, 32, 32)}
-    assert np.abs(got['prob_class2'] - ref['prob_class2']).max() <= 1e-5
-
-
-def test_predict_logits_normalises_like_numpy(tiny_model_path):
-    # the network input is normalised in torch on the device; the same
-    # as `normalize` in numpy, also for read-only input
-    clf = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=4)
-    rng = np.random.default_rng(2)
-    cutouts = rng.normal(5.0, 3.0, size=(10, 5, 32, 32)).astype(np.float32)
-    cutouts.flags.writeable = False
-    with torch.inference_mode():
-        net = clf.network.to(memory_format=torch.contiguous_format)
-        ref = net(torch.from_numpy(normalize(cutouts, clf.model_info.normalization))).numpy()
-    np.testing.assert_allclose(clf.predict_logits(cutouts), ref, atol=1e-5)
-
-
-def test_gpu_path_logic_on_cpu(tiny_model_path, big_scene, monkeypatch):
-    # The CUDA branch (device-sized batches, asynchronous copies, logits
-    # kept on the device until the end) run on the CPU: same results.
-    from starcnet import classifier
-
-    paths, bands, sources = big_scene
-    ref = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=7)(bands, sources)
-    copies = []
-
-    def to_device(tensor, device):
-        copies.append(len(tensor))
-        return tensor.clone()
-
-    monkeypatch.setattr(classifier, '_asynchronous', lambda device: True)
-    monkeypatch.setattr(classifier, '_to_device', to_device)
-    monkeypatch.setattr(classifier, '_network_batch_size',
-                        lambda device, batch_size, width, free_bytes=None: 6)
-    clf = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=7)
-    got = clf(MultiBandImage.read(paths), sources)
-    n_classified = int(np.count_nonzero(~got['cluster_class'].mask))
-    assert sum(copies) == n_classified and max(copies) <= 6
-    for name in ('prob_class1', 'prob_class4', 'cluster_class'):
-        np.testing.assert_allclose(got[name], ref[name], atol=1e-6)
-    np.testing.assert_array_equal(got['cluster_class'].mask, ref['cluster_class'].mask)

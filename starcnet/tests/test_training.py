@@ -118,7 +118,7 @@ def test_bundled_model():
     assert module.config['width'] == 16
     assert sum(p.numel() for p in module.parameters()) == 241588
     assert list(info.bands) == list(BANDS)
-    assert info.normalization['kind'] == 'asinh'
+    assert info.normalization.kind == 'asinh'
     # better than chance on fresh simulated candidates
     x, labels = simulate_candidates(25, seed=123)
     with torch.no_grad():
@@ -173,3 +173,100 @@ def test_cutouts_from_catalog_drops_rows():
     assert data.dropped == {'unlabelled': 2, 'invalid_class': 1, 'unclassifiable': 1}
     with pytest.raises(ValueError, match='no class column'):
         cutouts_from_catalog(images, table)
+
+
+def test_fit_temperature_on_over_confident_logits():
+    from starcnet.training import fit_temperature
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 1.5, (4000, 4))
+    p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(4, p=row) for row in p]) + 1
+    logits = 3.0 * true_logits           # three times too confident
+
+    def nll(z):
+        z = z - z.max(1, keepdims=True)
+        return np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(z)), labels - 1])
+
+    t = fit_temperature(logits, labels)
+    assert t > 1 and t == pytest.approx(3.0, rel=0.1)
+    assert nll(logits / t) < nll(logits) - 0.1
+    assert nll(logits / t) <= min(nll(logits / (t * 1.05)), nll(logits / (t / 1.05)))
+    # calibrated logits stay near 1
+    assert fit_temperature(true_logits, labels) == pytest.approx(1.0, rel=0.1)
+    with pytest.raises(ValueError, match='classes 1..4'):
+        fit_temperature(logits, labels - 1)
+    with pytest.raises(ValueError, match='one label each'):
+        fit_temperature(logits, labels[:-1])
+
+
+def test_band_dropout_marks_one_band():
+    from starcnet.training import _band_dropout
+
+    missing = _band_dropout(20000, 5, 0.15, torch.Generator().manual_seed(0))
+    assert missing.shape == (20000, 5) and missing.dtype == torch.bool
+    assert missing.sum(1).max() == 1
+    assert missing.any(1).float().mean().item() == pytest.approx(0.15, abs=0.01)
+    assert np.all(missing.float().mean(0).numpy() > 0.02)
+
+
+def test_fit_fresh_data_local_band_dropout_temperature(tmp_path):
+    from starcnet.models.registry import load_model
+    from starcnet.training import fit, save_trained
+
+    torch.set_num_threads(1)
+    calls = []
+
+    def train_data(epoch):
+        calls.append(epoch)
+        return _easy_data(32, 100 + epoch)
+
+    val = _easy_data(32, 1)
+    kwargs = dict(train_data=train_data, validation=val, width=8,
+                  normalization={'kind': 'local', 'stretch': 2.0}, epochs=2,
+                  batch_size=16, band_dropout=0.3, seed=5)
+    state = torch.get_rng_state()
+    result = fit(**kwargs)
+    assert torch.equal(torch.get_rng_state(), state)   # global RNG untouched
+    assert calls == [1, 2]
+    t = result.metadata['training']
+    assert t['split'] == 'given validation set' and t['band_dropout'] == 0.3
+    assert result.history['n_val'] == 32 and result.history['val_index'] is None
+    assert result.metadata['normalization'] == {'kind': 'local', 'stretch': 2.0,
+                                                'radius': 12.0}
+    temperature = result.metadata['temperature']
+    assert temperature > 0 and temperature == result.history['temperature']
+    assert t['val_nll']['after'] <= t['val_nll']['before'] + 1e-9
+    # reproducible with a seed
+    again = fit(**kwargs)
+    for key, value in result.module.state_dict().items():
+        assert torch.equal(value, again.module.state_dict()[key]), key
+    # the temperature is saved with the model and used by the classifier
+    path = save_trained(result, tmp_path / 'local.safetensors')
+    _, info = load_model(path)
+    assert info.temperature == pytest.approx(temperature)
+    assert info.normalization.kind == 'local'
+    with pytest.raises(ValueError, match='not both'):
+        fit(*val, train_data=train_data)
+    with pytest.raises(ValueError, match='band_dropout'):
+        fit(*val, width=8, band_dropout=1.0)
+
+
+def test_fit_validation_set_and_device(monkeypatch):
+    import starcnet.training as training
+    from starcnet.training import fit
+
+    seen = []
+    original = training._base_model
+
+    def spy(model, device):
+        seen.append(device)
+        return original(model, device)
+
+    monkeypatch.setattr(training, '_base_model', spy)
+    x, labels = _easy_data(32, 3)
+    result = fit(x, labels, model='sim-small-v1', validation=_easy_data(16, 4),
+                 epochs=1, batch_size=16, device='cpu')
+    assert seen == [torch.device('cpu')]
+    assert result.history['n_train'] == 32 and result.history['n_val'] == 16
+    assert 'initial_val_accuracy' in result.history

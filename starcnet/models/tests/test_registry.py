@@ -154,7 +154,7 @@ def test_registry_entries():
     assert len(info.url) == 2
     assert info.config['width'] == 128
     assert info.bands == ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
-    assert info.normalization['kind'] == 'affine'
+    assert info.normalization.kind == 'affine'
     assert info.classes == LEGUS_CLASSES
     assert 'GPL' in info.license and '907' in info.citation
     # A copy: changing it leaves the registry alone.
@@ -209,7 +209,7 @@ def test_bundled_model_reads_its_metadata(monkeypatch, tmp_path):
     assert is_cached('test-bundled')
     described = get_model_info('test-bundled')
     assert described.config == model.config
-    assert described.normalization == METADATA['normalization']
+    assert described.normalization.to_metadata() == METADATA['normalization']
     assert described.sha256 is None
     _, loaded_info = load_model('test-bundled')
     assert loaded_info.name == 'test-bundled'
@@ -392,7 +392,7 @@ def test_save_model_round_trip(tmp_path):
     assert info.sha256 == sha256_of(path)
     assert info.config == model.config
     assert info.bands == tuple(METADATA['bands'])
-    assert info.normalization == METADATA['normalization']
+    assert info.normalization.to_metadata() == METADATA['normalization']
     assert info.classes == LEGUS_CLASSES
     assert not loaded.training
     x = make_cutouts(n=2)
@@ -420,7 +420,12 @@ def test_save_model_overwrite(tmp_path):
     ({'normalization': {'kind': 'affine', 'offset': [0] * 4, 'scale': [1] * 5}},
      'offset'),
     ({'normalization': {'kind': 'affine', 'offset': [0] * 5, 'scale': [0] * 5}},
-     'zeros'),
+     'positive'),
+    ({'normalization': {'kind': 'affine', 'offset': [0] * 5, 'scale': [-1] * 5}},
+     'positive'),
+    ({'normalization': {'kind': 'local', 'stretch': [1.0] * 4}}, 'stretches'),
+    ({'normalization': {'kind': 'local', 'stretch': 0.0}}, 'positive'),
+    ({'temperature': 0.0}, 'temperature'),
     ({'classes': {1: 'a', 2: 'b'}}, 'classes'),
     ({'config': {'width': 64}}, 'config'),
     ({'colour': 'blue'}, 'unknown metadata keys'),

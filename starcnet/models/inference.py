@@ -1,0 +1,352 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The one inference path: a network, its input normalisation and
+temperature, on a device, in a precision, in batches.
+
+`Predictor` is used by `~starcnet.StarClusterClassifier`, by the
+validation of `starcnet.training.fit` and by
+`starcnet.reproduce.published_logits`.  It normalises on the device
+(`~starcnet.normalization.Normalization` on torch tensors), runs the
+network under `torch.autocast` when asked, in channels-last memory
+format, optionally through `torch.compile`, copies inputs through
+pinned memory and asynchronously on CUDA, and caps CPU batches so that
+their activations stay within glibc's mmap threshold.  Nothing here
+depends on astropy.
+"""
+
+import numpy as np
+
+from ..normalization import Normalization
+from ..utils._allocator import large_cpu_buffers
+
+__all__ = ['Predictor', 'PRECISIONS', 'CPU_NETWORK_BATCH', 'CPU_ACTIVATION_BYTES']
+
+#: Numerical precisions of the network: the float32 reference, and
+#: autocast to bfloat16 or float16 (faster on GPUs; check the agreement).
+PRECISIONS = ('float32', 'bfloat16', 'float16')
+
+#: Cutouts per network call on a CPU: at most 64, and at most what keeps
+#: one activation map of a batch within ``CPU_ACTIVATION_BYTES`` (32 for
+#: the published-size network), below glibc's largest mmap threshold
+#: (see `starcnet.utils._allocator`).
+CPU_NETWORK_BATCH = 64
+CPU_ACTIVATION_BYTES = 16 * 1024 ** 2
+
+
+def resolve_device(device):
+    """
+    A `torch.device` from ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    RuntimeError
+        If CUDA is asked for and torch sees no GPU.
+    """
+    import torch
+
+    device = str(device)
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        raise ValueError(msg) from None
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        msg = (f'device {device!r} was asked for, but torch sees no CUDA GPU '
+               "here; use device='cpu' or 'auto'")
+        raise RuntimeError(msg)
+    if resolved.type not in ('cpu', 'cuda'):
+        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        raise ValueError(msg)
+    return resolved
+
+
+def _asynchronous(device):
+    """
+    Whether the device runs behind the host (CUDA): inputs are copied
+    asynchronously and outputs copied back once, at the end.
+    """
+    return device.type == 'cuda'
+
+
+def _to_device(tensor, device):
+    """
+    A batch of cutouts on the device: on CUDA through pinned memory and
+    an asynchronous copy, so the GPU works on this batch while the CPU
+    prepares the next one.
+    """
+    if device.type == 'cuda':
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def _check_precision(precision):
+    precision = 'float32' if precision is None else str(precision)
+    if precision not in PRECISIONS:
+        msg = f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}'
+        raise ValueError(msg)
+    return precision
+
+
+def _autocast(device, precision):
+    """
+    The autocast context of a device and precision (a no-op for float32).
+    """
+    import torch
+
+    dtype = {'bfloat16': torch.bfloat16, 'float16': torch.float16}.get(precision)
+    return torch.autocast(device_type=device.type, dtype=dtype,
+                          enabled=dtype is not None)
+
+
+def _network_batch_size(device, batch_size, width, free_bytes=None):
+    """
+    Cutouts per network call: at most `CPU_NETWORK_BATCH` on a CPU (32
+    for the published-size network, see `CPU_ACTIVATION_BYTES`); on
+    a GPU as many as a quarter of its free memory holds (at least
+    ``batch_size``, at most 8192).
+    """
+    size = 32
+    if device.type != 'cuda':
+        per_cutout = width * size ** 2 * 4
+        return max(1, min(batch_size, CPU_NETWORK_BATCH,
+                          CPU_ACTIVATION_BYTES // per_cutout))
+    if free_bytes is None:
+        import torch
+
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    # float32 activations alive at once, per cutout: about three maps of
+    # width x 32 x 32 in each of the three branches.
+    per_cutout = 9 * width * size ** 2 * 4
+    fits = int(free_bytes // 4 // per_cutout) // 256 * 256
+    return int(max(batch_size, min(8192, fits)))
+
+
+def softmax(logits):
+    """
+    Row-wise softmax of float32 logits (numpy).
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _check_temperature(temperature):
+    try:
+        value = float(1.0 if temperature is None else temperature)
+    except (TypeError, ValueError):
+        value = float('nan')
+    if not (np.isfinite(value) and value > 0):
+        msg = f'temperature must be a finite number > 0, got {temperature!r}'
+        raise ValueError(msg)
+    return value
+
+
+class Predictor:
+    """
+    Calibrated logits of a StarcNet network for cutouts in e-/s.
+
+    Parameters
+    ----------
+    network : `torch.nn.Module`
+        The network (a `~starcnet.models.StarcNet`, in eval mode); it is
+        moved to ``device`` and to channels-last memory format in place.
+    normalization : `~starcnet.normalization.Normalization` or dict
+        Its input normalisation.
+    temperature : float, optional
+        Logits are divided by it (temperature scaling, see
+        `starcnet.training.fit_temperature`).  Default 1.
+    device : str or `torch.device`, optional
+        ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+    precision : {'float32', 'bfloat16', 'float16'}, optional
+        Arithmetic of the network (`torch.autocast` for the last two).
+    compile : bool, optional
+        Run the network through `torch.compile` (fixed batch shape: the
+        last batch is padded).
+    batch_size : int, optional
+        Cutouts per network call, capped on a CPU (`CPU_NETWORK_BATCH`,
+        `CPU_ACTIVATION_BYTES`) and raised on a GPU to what a quarter of
+        its free memory holds.
+
+    See Also
+    --------
+    Predictor.from_model
+    """
+
+    def __init__(self, network, normalization, *, temperature=1.0, device='cpu',
+                 precision='float32', compile=False, batch_size=256):
+        import torch
+
+        self.device = (device if isinstance(device, torch.device)
+                       else resolve_device(device))
+        self.precision = _check_precision(precision)
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            msg = f'batch_size must be a positive integer, got {batch_size!r}'
+            raise ValueError(msg)
+        self.normalization = Normalization.from_metadata(normalization)
+        config = dict(getattr(network, 'config', None) or {})
+        self.n_bands = int(config.get('n_bands', 5))
+        self.size = int(config.get('size', 32))
+        self.width = int(config.get('width', 128))
+        self.normalization.check(self.n_bands)
+        self.temperature = _check_temperature(temperature)
+        # channels_last (NHWC) lets oneDNN / cuDNN run the convolutions
+        # without reordering every activation.
+        self.network = network.to(self.device).to(memory_format=torch.channels_last)
+        self.compile = bool(compile)
+        self._compiled = None
+
+    @classmethod
+    def from_model(cls, model, **kwargs):
+        """
+        A predictor of a registered model or weights file.
+
+        Parameters
+        ----------
+        model : str or os.PathLike
+            Registry name or path (see `~starcnet.models.load_model`).
+        **kwargs
+            ``device``, ``precision``, ``compile``, ``batch_size``;
+            ``temperature`` overrides the model's.
+
+        Returns
+        -------
+        predictor : `Predictor`
+            With ``info``, the model's `~starcnet.models.ModelInfo`.
+        """
+        from .registry import load_model
+
+        device = kwargs.pop('device', 'cpu')
+        import torch
+        device = device if isinstance(device, torch.device) else resolve_device(device)
+        network, info = load_model(model, device=device)
+        kwargs.setdefault('temperature', info.temperature)
+        predictor = cls(network, info.normalization, device=device, **kwargs)
+        predictor.info = info
+        return predictor
+
+    def __repr__(self):
+        return (f'<{self.__class__.__name__}(kind={self.normalization.kind!r}, '
+                f"temperature={self.temperature:g}, device='{self.device}', "
+                f'precision={self.precision!r}, compile={self.compile}, '
+                f'batch_size={self.batch_size})>')
+
+    def network_batch_size(self):
+        """
+        Cutouts per network call on this device.
+        """
+        return _network_batch_size(self.device, self.batch_size, self.width)
+
+    def input_batch_size(self, batch_size=None):
+        """
+        How many cutouts a caller should hand over at once: ``batch_size``
+        (default: `batch_size`) on a CPU; on a GPU, at least one device
+        batch.
+        """
+        batch_size = self.batch_size if batch_size is None else int(batch_size)
+        if _asynchronous(self.device):
+            return _network_batch_size(self.device, batch_size, self.width)
+        return batch_size
+
+    def allocator(self):
+        """
+        The allocator context: large activations stay in the heap
+        between batches on a CPU (`starcnet.utils._allocator`).
+        """
+        return large_cpu_buffers(None if self.device.type == 'cpu' else False)
+
+    def _network(self):
+        if not self.compile:
+            return self.network
+        if self._compiled is None:
+            import torch
+
+            self._compiled = torch.compile(self.network, dynamic=False,
+                                           options={'freezing': True})
+        return self._compiled
+
+    def logits(self, cutouts, missing=None):
+        """
+        Calibrated logits (network output / `temperature`) for cutouts.
+
+        Parameters
+        ----------
+        cutouts : array-like
+            ``(N, n_bands, 32, 32)`` float cutouts in e-/s, not
+            normalised.
+        missing : array-like of bool, optional
+            ``(N, n_bands)``: bands without data, whose normalised input
+            is set to 0 (see `starcnet.cutouts.extract_cutouts`).
+
+        Returns
+        -------
+        logits : `~numpy.ndarray`
+            float32 ``(N, n_classes)``.  ``softmax(logits)`` gives the
+            probabilities; ``logits * temperature`` the raw output.
+        """
+        import torch
+
+        cutouts = np.asarray(cutouts, dtype=np.float32)
+        expected = (self.n_bands, self.size, self.size)
+        if cutouts.ndim != 4 or cutouts.shape[1:] != expected:
+            msg = (f'cutouts must have shape (N, {", ".join(map(str, expected))}),'
+                   f' got {cutouts.shape}')
+            raise ValueError(msg)
+        if missing is not None:
+            missing = np.asarray(missing, dtype=bool)
+            if missing.shape != cutouts.shape[:2]:
+                msg = (f'missing must have shape (N, n_bands) = {cutouts.shape[:2]}, '
+                       f'got {missing.shape}')
+                raise ValueError(msg)
+            if not missing.any():
+                missing = None
+        n_classes = int(getattr(self.network, 'config', {}).get('n_classes', 4))
+        out = np.empty((len(cutouts), n_classes), dtype=np.float32)
+        step = self.network_batch_size()
+        asynchronous = _asynchronous(self.device)
+        network = self._network()
+        if not cutouts.flags.writeable:   # torch.from_numpy wants writeable memory
+            cutouts = cutouts.copy()
+        pending = []
+        with (torch.inference_mode(), _autocast(self.device, self.precision),
+              self.allocator()):
+            for start in range(0, len(cutouts), step):
+                tensor = torch.from_numpy(cutouts[start:start + step])
+                flags = (None if missing is None
+                         else torch.from_numpy(missing[start:start + step]))
+                n_batch = len(tensor)
+                if self.compile and n_batch < step:
+                    # one batch shape, one compilation; cutouts are
+                    # classified independently, so padding changes nothing
+                    tensor = torch.cat([tensor, tensor.new_zeros(
+                        (step - n_batch, *tensor.shape[1:]))])
+                    if flags is not None:
+                        flags = torch.cat([flags, flags.new_zeros(
+                            (step - n_batch, *flags.shape[1:]))])
+                tensor = _to_device(tensor, self.device)
+                if flags is not None:
+                    flags = flags.to(self.device, non_blocking=asynchronous)
+                tensor = self.normalization.apply(tensor, missing=flags)
+                logits = network(tensor.contiguous(memory_format=torch.channels_last))
+                logits = logits[:n_batch].float()
+                if self.temperature != 1.0:
+                    logits = logits / self.temperature
+                if asynchronous:
+                    # left on the device: copying back would wait for it
+                    pending.append((start, logits))
+                else:
+                    out[start:start + n_batch] = logits.numpy()
+            for start, logits in pending:
+                out[start:start + len(logits)] = logits.cpu().numpy()
+        return out
+
+    def proba(self, cutouts, missing=None):
+        """
+        Class probabilities: the softmax of `logits`.
+        """
+        return softmax(self.logits(cutouts, missing))
