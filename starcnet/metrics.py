@@ -2,8 +2,9 @@
 """
 Agreement between StarcNet classes and human (LEGUS) labels: accuracy,
 the paper's binary cluster / non-cluster accuracy, confusion matrices,
-per-class recall and precision, and matching of a classified catalog to
-a labelled one.
+per-class recall and precision, calibration of the probabilities
+(reliability curve, expected calibration error), and matching of a
+classified catalog to a labelled one.
 
 Entries that are masked (not classified by StarcNet, not inspected by a
 human) or 0 (the LEGUS code for "not inspected") are left out of every
@@ -19,7 +20,8 @@ from .cutouts import table_positions
 
 __all__ = ['LEGUS_CLASSES', 'CLASS_NAMES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
            'confusion_table', 'accuracy', 'binary_accuracy',
-           'classification_report', 'match_catalogs']
+           'classification_report', 'match_catalogs', 'reliability_curve',
+           'expected_calibration_error']
 
 #: The four LEGUS classes.
 LEGUS_CLASSES = (1, 2, 3, 4)
@@ -306,6 +308,111 @@ def classification_report(true, pred, classes=LEGUS_CLASSES,
     report.meta['n_excluded'] = n_excluded
     report.meta['confusion_matrix'] = matrix.tolist()
     return report
+
+
+def _confidences(proba, true, classes):
+    proba = np.ma.filled(np.ma.asarray(proba, dtype=float), np.nan)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        msg = (f'probabilities must have shape (N, {len(classes)}), one column per '
+               f'class, got {proba.shape}')
+        raise ValueError(msg)
+    true, masked = _labels(true, 'true')
+    if true.shape[0] != proba.shape[0]:
+        msg = (f'{proba.shape[0]} rows of probabilities but {true.shape[0]} true '
+               'classes')
+        raise ValueError(msg)
+    classes = np.asarray(classes)
+    ok = ~masked & np.isin(true, classes) & np.all(np.isfinite(proba), axis=1)
+    proba, true = proba[ok], true[ok]
+    pred = classes[np.argmax(proba, axis=1)]
+    return proba.max(axis=1), (pred == true).astype(float), int(np.count_nonzero(~ok))
+
+
+def reliability_curve(proba, true, *, n_bins=10, classes=LEGUS_CLASSES):
+    """
+    Confidence against accuracy, in bins of the top-class probability.
+
+    Parameters
+    ----------
+    proba : array-like
+        ``(N, n_classes)`` class probabilities (e.g. the ``prob_class1``
+        ... ``prob_class4`` columns stacked); rows with a non-finite or
+        masked value are left out.
+    true : array-like
+        Human classes; entries not in ``classes`` (0, masked) are left out.
+    n_bins : int, optional
+        Equal-width bins of the top-class probability over [0, 1], closed
+        on the right (0.6 falls in (0.4, 0.6] with 5 bins).
+    classes : sequence of int, optional
+        The class of each column of ``proba``.
+
+    Returns
+    -------
+    curve : `~astropy.table.Table`
+        One row per bin: ``lower``, ``upper`` (bin edges), ``count``,
+        ``confidence`` (mean top-class probability) and ``accuracy``
+        (fraction whose top class is the true class); NaN for empty bins.
+        ``meta['ece']`` is the expected calibration error,
+        ``meta['n_used']`` and ``meta['n_excluded']`` the objects used and
+        left out.
+
+    Examples
+    --------
+    >>> from starcnet.metrics import reliability_curve
+    >>> curve = reliability_curve([[0.9, 0.1, 0, 0], [0.6, 0.4, 0, 0]], [1, 2],
+    ...                           n_bins=5)
+    >>> curve['count'].tolist(), round(curve.meta['ece'], 2)
+    ([0, 0, 1, 0, 1], 0.35)
+    """
+    if int(n_bins) < 1:
+        msg = f'n_bins must be a positive integer, got {n_bins!r}'
+        raise ValueError(msg)
+    n_bins = int(n_bins)
+    conf, correct, n_excluded = _confidences(proba, true, classes)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        mean_conf = np.bincount(index, conf, n_bins) / count
+        mean_acc = np.bincount(index, correct, n_bins) / count
+    curve = Table({'lower': edges[:-1], 'upper': edges[1:], 'count': count,
+                   'confidence': mean_conf, 'accuracy': mean_acc})
+    used = count > 0
+    n = int(count.sum())
+    curve.meta['ece'] = (float(np.sum(count[used] * np.abs(mean_acc[used] - mean_conf[used]))
+                               / n) if n else float('nan'))
+    curve.meta['n_used'] = n
+    curve.meta['n_excluded'] = n_excluded
+    return curve
+
+
+def expected_calibration_error(proba, true, *, n_bins=10, classes=LEGUS_CLASSES):
+    """
+    Expected calibration error of class probabilities.
+
+    The count-weighted mean, over `reliability_curve` bins of the
+    top-class probability, of ``|accuracy - confidence|`` (Guo et al.
+    2017).  0 for perfectly calibrated probabilities; a model that is
+    right 60% of the time while claiming 90% has 0.3.
+
+    Parameters
+    ----------
+    proba, true, n_bins, classes
+        See `reliability_curve`.
+
+    Returns
+    -------
+    ece : float
+        NaN if no object is left.
+
+    Examples
+    --------
+    >>> from starcnet.metrics import expected_calibration_error
+    >>> expected_calibration_error([[0.7, 0.1, 0.1, 0.1]] * 10,
+    ...                            [1] * 7 + [2] * 3)  # doctest: +FLOAT_CMP
+    0.0
+    """
+    return reliability_curve(proba, true, n_bins=n_bins, classes=classes).meta['ece']
 
 
 def _id_columns(id_column):

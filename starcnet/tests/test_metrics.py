@@ -305,3 +305,35 @@ def test_shared_total_csv_rows(galaxy, source):
     assert len(m) == len(legus)
     matrix = confusion_matrix(m['human_class'], m['cluster_class'])
     np.testing.assert_array_equal(matrix, total_confusion(other / 'total.csv')[galaxy])
+
+
+def test_reliability_curve_counts_and_ece():
+    from starcnet.metrics import expected_calibration_error, reliability_curve
+    rng = np.random.default_rng(0)
+    n = 4000
+    true = rng.integers(1, 5, n)
+    # calibrated by construction: the top class is right with probability conf
+    conf = rng.uniform(0.3, 1.0, n)
+    right = rng.uniform(size=n) < conf
+    pred = np.where(right, true, (true % 4) + 1)
+    proba = np.full((n, 4), 0.0)
+    proba[np.arange(n), pred - 1] = conf
+    for k in range(4):
+        proba[:, k] += np.where(pred - 1 == k, 0, (1 - conf) / 3)
+    curve = reliability_curve(proba, true, n_bins=10)
+    assert curve['count'].sum() == n
+    assert curve.meta['ece'] < 0.03
+    # over-confident: same predictions, claimed 0.99
+    sharp = np.full((n, 4), 0.01 / 3)
+    sharp[np.arange(n), pred - 1] = 0.99
+    ece = expected_calibration_error(sharp, true)
+    assert ece == pytest.approx(0.99 - right.mean(), abs=1e-9)
+    # masked and 0 labels and NaN rows are left out
+    true2 = np.ma.masked_array(true, mask=np.arange(n) < 10)
+    true2[10:20] = 0
+    proba[20:30] = np.nan
+    assert reliability_curve(proba, true2).meta['n_excluded'] == 30
+    with pytest.raises(ValueError, match='shape'):
+        reliability_curve(proba[:, :3], true)
+    with pytest.raises(ValueError, match='n_bins'):
+        reliability_curve(proba, true, n_bins=0)
