@@ -1,0 +1,1 @@
+"""Independent candidate generators for evaluation; never used for training."""
