@@ -140,8 +140,8 @@ def draw_psfs(rng, n, shape, families=None):
             out[i] = base * _gaussian_transfer(ky, kx, sigma[:, None, None], q, theta)
             fwhm[i] = np.hypot(1.7, 2.355 * sigma)
         elif kind[i] == 'moffat':
-            width = rng.uniform(1.5, 2.5) * band_scale
-            beta = rng.uniform(1.8, 5.0)
+            width = rng.uniform(1.7, 2.6) * band_scale
+            beta = rng.uniform(1.6, 3.5)
             alpha = width / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
             c, s = np.cos(theta), np.sin(theta)
             u = xx * c + yy * s
@@ -151,9 +151,9 @@ def draw_psfs(rng, n, shape, families=None):
             out[i] = _image_psfs(img)
             fwhm[i] = width
         else:
-            core = rng.uniform(1.4, 2.3) * band_scale
-            halo_frac = rng.uniform(0.05, 0.3) * np.linspace(1.5, 0.7, len(BANDS))
-            halo_scale = rng.uniform(2.0, 7.0)
+            core = rng.uniform(1.9, 2.7) * band_scale
+            halo_frac = rng.uniform(0.15, 0.4) * np.linspace(1.3, 0.8, len(BANDS))
+            halo_scale = rng.uniform(1.5, 5.0)
             r = np.hypot(xx, yy)
             halo = np.exp(-r / halo_scale)
             halo = halo / halo.sum()

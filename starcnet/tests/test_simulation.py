@@ -226,8 +226,8 @@ def test_psf_families(family):
     peak = np.array(np.unravel_index(np.argmax(img.reshape(20, -1), axis=1), (64, 64)))
     assert np.all(np.abs(peak - 32) <= 1)
     assert np.all(np.abs(info['shift']) <= 0.5)
-    # the core is as wide as an HST PSF on the LEGUS grid: FWHM 1.3-3.2 px
-    assert np.all((info['fwhm'] > 1.3) & (info['fwhm'] < 3.2))
+    # the core is as wide as an HST PSF on the LEGUS grid: FWHM 1.3-3.5 px
+    assert np.all((info["fwhm"] > 1.3) & (info["fwhm"] < 3.5))
 
 
 def test_profiles_unit_flux():
