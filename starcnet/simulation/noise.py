@@ -8,7 +8,7 @@ Everything is drawn per image (a cutout's canvas or a scene):
 * **exposure**: the LEGUS exposure times scaled by 0.3-2.5 (depth), 2-6
   exposures per band (read noise 3.1 e- each);
 * **sky**: 2-40% of the mean pixel values of real LEGUS cutouts, per band;
-* **galaxy light** (3-300% of those values): a smooth gradient plus, at
+* **galaxy light** (3-100% of those values): a smooth gradient plus, at
   random, Gaussian knots (HII regions, bluer), a spiral-arm segment (a
   ridge 4-20 px wide along a random curve) and a dust lane (an absorbing
   band that dims the blue bands most);
@@ -55,7 +55,7 @@ def galaxy_light(rng, shape, scale=1.0):
     xx -= (W - 1) / 2
     sky = MEAN_PIXEL * np.exp(rng.uniform(np.log(0.02), np.log(0.4))
                               + rng.normal(0, 0.2, 5))
-    level = MEAN_PIXEL * np.exp(rng.uniform(np.log(0.03), np.log(3.0)))
+    level = MEAN_PIXEL * np.exp(rng.uniform(np.log(0.03), np.log(1.0)))
     mix = rng.uniform(0, 1)
     colour = mix * _BLUE / _BLUE.mean() + (1 - mix) * _RED / _RED.mean()
     colour = colour * np.exp(rng.normal(0, 0.15, 5))
@@ -66,7 +66,7 @@ def galaxy_light(rng, shape, scale=1.0):
         for _ in range(rng.integers(1, 4)):
             bx, by = rng.uniform(-0.6, 0.6, 2) * (W, H)
             bs = rng.uniform(3, 15) * scale
-            amp = rng.uniform(0.3, 2.0)
+            amp = rng.uniform(0.2, 1.0)
             knot = np.exp(-0.5 * ((xx - bx) ** 2 + (yy - by) ** 2) / bs ** 2)
             light = light + amp * (_BLUE / _BLUE.mean())[:, None, None] * knot[None]
     if rng.uniform() < 0.35:                # spiral-arm segment: a curved ridge
@@ -76,7 +76,7 @@ def galaxy_light(rng, shape, scale=1.0):
              + curv * (xx * np.cos(t) + yy * np.sin(t)) ** 2)
         width = rng.uniform(4, 20) * scale
         ridge = np.exp(-0.5 * (d / width) ** 2)
-        light = light + rng.uniform(0.5, 2.5) * colour[:, None, None] * ridge[None]
+        light = light + rng.uniform(0.3, 1.5) * colour[:, None, None] * ridge[None]
     img = sky[:, None, None] + level[:, None, None] * light
     if rng.uniform() < 0.25:                # dust lane: dims blue bands most
         t = rng.uniform(0, np.pi)

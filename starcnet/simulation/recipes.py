@@ -10,12 +10,13 @@ and concentration keep their real correlations.  The CI sets the size.
 * **Class 1** (symmetric clusters) and **class 2** (asymmetric clusters):
   a profile family drawn per candidate: EFF with the slope of a real
   Ryon et al. (2017) cluster of similar CI (50%), King 1962 (25%) or
-  Sérsic (25%); round (axis ratio 0.8-1) for class 1, elongated (0.4-0.8),
-  lopsided and/or with an off-centre clump for class 2; sometimes 1-4
-  resolved bright stars on top (stochastic sampling of the upper IMF).
-* **Class 3** (associations): 3-10 stars or small clumps with their own
+  Sérsic (25%); round (axis ratio 0.8-1) for class 1; for class 2
+  elongated (0.35-0.85) and, for 70%, also lopsided and/or with an
+  off-centre clump; sometimes 1-4 resolved bright stars on top
+  (stochastic sampling of the upper IMF).
+* **Class 3** (associations): 2-10 stars or small clumps with their own
   colours on diffuse exponential, Gaussian or Sérsic emission within a
-  3-10 px radius.
+  2-9 px radius.
 * **Class 4** (non-clusters; LEGUS candidates passed an extended-source
   cut, so most look extended): single stars, blends of 2-4 stars whose
   spread follows the CI, compact knots often with a star on top, diffuse
@@ -42,8 +43,8 @@ __all__ = ['add_candidate', 'field_star_flux', 'draw_row', 'neighbours', 'ci_tab
            'size_for_ci', 'CLASS4_KINDS', 'CLUSTER_PROFILES']
 
 #: Mix of class 4 (non-cluster) kinds.
-CLASS4_KINDS = {'star': 0.04, 'blend': 0.26, 'knot': 0.25, 'diffuse': 0.17,
-                'galaxy': 0.13, 'artifact': 0.15}
+CLASS4_KINDS = {'star': 0.06, 'blend': 0.24, 'knot': 0.2, 'diffuse': 0.15,
+                'galaxy': 0.22, 'artifact': 0.13}
 
 #: Profile families of class 1 and 2 clusters and their probabilities.
 CLUSTER_PROFILES = {'eff': 0.5, 'king': 0.25, 'sersic': 0.25}
@@ -195,8 +196,10 @@ def add_candidate(comps, i, cls, cx, cy, rng, ci_shift=0.0, flux=None):
             comps.ext(i, cx, cy, main, kind, size, shape, rng.uniform(0.8, 1.0),
                       rng.uniform(0, np.pi))
             return flux
-        lopsided = rng.uniform() < 0.5
-        secondary = rng.uniform() < 0.6 or not lopsided
+        # elongated only (30%), else lopsided and/or an off-centre clump
+        style = rng.uniform()
+        lopsided = 0.3 <= style < 0.8 or (style >= 0.8 and rng.uniform() < 0.5)
+        secondary = style >= 0.65
         asym = rng.uniform(0.3, 0.8) if lopsided else 0.0
         if secondary:
             f = rng.uniform(0.12, 0.45)
@@ -210,11 +213,11 @@ def add_candidate(comps, i, cls, cx, cy, rng, ci_shift=0.0, flux=None):
                 comps.ext(i, sx, sy, sub, 'eff', rng.uniform(0.2, 1.0), 3.0,
                           rng.uniform(0.6, 1.0), rng.uniform(0, np.pi))
             main = (1 - f) * main
-        comps.ext(i, mx, my, main, kind, size, shape, rng.uniform(0.4, 0.8),
+        comps.ext(i, mx, my, main, kind, size, shape, rng.uniform(0.35, 0.85),
                   rng.uniform(0, np.pi), asym, rng.uniform(0, 2 * np.pi))
     elif cls == 3:
-        n = rng.integers(3, 11)
-        radius = rng.uniform(3.0, 10.0)
+        n = rng.integers(2, 11)
+        radius = rng.uniform(2.0, 9.0)
         fdiff = rng.uniform(0.15, 0.6)
         diffuse = fdiff * flux * 10 ** (-0.4 * rng.normal(0, 0.2, 5))
         prof = rng.choice(['exp', 'gauss', 'sersic'])
@@ -291,7 +294,7 @@ def _add_non_cluster(comps, i, cx, cy, flux, ci, rng, ci_shift):
         if sub == 'saturation':
             d, t = rng.uniform(4.0, 10.0), rng.uniform(0, 2 * np.pi)
             sx, sy = cx + d * np.cos(t), cy + d * np.sin(t)
-            comps.point(i, sx, sy, flux * 10 ** (0.4 * rng.uniform(3.0, 6.0)))
+            comps.point(i, sx, sy, flux * 10 ** (0.4 * rng.uniform(2.0, 4.5)))
             comps.artifact(i, 'saturation', sx, sy)
         else:
             band = int(rng.integers(0, 5))
