@@ -126,7 +126,7 @@ class StarClusterClassifier:
     >>> from starcnet import StarClusterClassifier
     >>> clf = StarClusterClassifier(device='cpu')
     >>> clf.model_name
-    'sim-small-v1'
+    'sim-small-v2'
     """
 
     def __init__(self, model=None, *, device=None, batch_size=None,

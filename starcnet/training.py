@@ -472,9 +472,10 @@ def fit(cutouts=None, labels=None, *, train_data=None, validation=None,
 
 
 def _default_normalization():
+    from . import conf
     from .models.registry import get_model_info
 
-    info = get_model_info('sim-small-v1')
+    info = get_model_info(conf.default_model)
     if info.normalization is None:  # pragma: no cover - model not built
         msg = 'give a normalization: the bundled model is not installed'
         raise ValueError(msg)

@@ -236,9 +236,20 @@ _register(ModelInfo(
 ))
 
 _register(ModelInfo(
+    name='sim-small-v2',
+    description=('A narrow StarcNet trained by the starcnet project on the '
+                 'randomised simulator, with level-free inputs, band dropout and '
+                 'a fitted temperature; bundled, works offline (the default).'),
+    kind='bundled',
+    filename='sim-small-v2.safetensors',
+    format='safetensors',
+    license='BSD-3-Clause',
+))
+
+_register(ModelInfo(
     name='sim-small-v1',
-    description=('A narrow StarcNet trained by the starcnet project on '
-                 'simulated LEGUS-like scenes; bundled, works offline.'),
+    description=('The first bundled StarcNet (starcnet 0.1), trained on the '
+                 'simulator before its randomisation; kept loadable by name.'),
     kind='bundled',
     filename='sim-small-v1.safetensors',
     format='safetensors',

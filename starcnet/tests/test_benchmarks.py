@@ -42,7 +42,7 @@ def test_suite_runs(bench, tmp_path, capsys):
                        '--skip', 'wide', 'flat', '--tmpdir', str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for row in ('cutouts: starcnet (memory-mapped, vectorised)',
-                'network bundled sim-small-v1: starcnet float32',
+                'network bundled sim-small-v2: starcnet float32',
                 'end to end, 30 candidates: starcnet'):
         assert row in out
     assert 'identical' in out and 'DIFFERENT' not in out

@@ -21,6 +21,7 @@ import torch
 from astropy.config import paths as astropy_paths
 from astropy.utils import data as astropy_data
 
+from starcnet import conf
 from starcnet.models import (
     LEGUS_CLASSES,
     ModelInfo,
@@ -144,7 +145,7 @@ def register(monkeypatch, **kwargs):
 # The registry itself
 
 def test_registry_entries():
-    assert {'legus-2021', 'sim-small-v1'} <= set(list_models())
+    assert {'legus-2021', 'sim-small-v1', 'sim-small-v2'} <= set(list_models())
     info = get_model_info('legus-2021')
     assert info.kind == 'remote' and info.format == 'published'
     assert info.size == 61_077_488
@@ -160,9 +161,15 @@ def test_registry_entries():
     # A copy: changing it leaves the registry alone.
     info.config['width'] = 1
     assert get_model_info('legus-2021').config['width'] == 128
-    bundled = registry._REGISTRY['sim-small-v1']
-    assert bundled.kind == 'bundled' and bundled.sha256 is None
-    assert bundled.filename == 'sim-small-v1.safetensors'
+    for name in ('sim-small-v1', 'sim-small-v2'):
+        bundled = registry._REGISTRY[name]
+        assert bundled.kind == 'bundled' and bundled.sha256 is None
+        assert bundled.filename == f'{name}.safetensors'
+    # the default is the newer one; the old weights stay loadable by name
+    assert conf.default_model == 'sim-small-v2'
+    assert load_model('sim-small-v1')[1].normalization.kind == 'asinh'
+    info = load_model('sim-small-v2')[1]
+    assert info.normalization.kind == 'local' and info.temperature != 1.0
 
 
 @pytest.mark.parametrize('function', [get_model_info, get_model_path, is_cached,
@@ -170,7 +177,7 @@ def test_registry_entries():
 def test_unknown_name(function):
     with pytest.raises(ValueError, match="did you mean 'legus-2021'") as excinfo:
         function('legus2021')
-    assert "Known models: 'legus-2021', 'sim-small-v1'" in str(excinfo.value)
+    assert "Known models: 'legus-2021', 'sim-small-v2', 'sim-small-v1'" in str(excinfo.value)
 
 
 def test_missing_path(tmp_path):
