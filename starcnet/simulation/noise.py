@@ -34,9 +34,12 @@ _BLUE = np.array([1.0, 0.9, 0.7, 0.6, 0.5])       # young light (relative)
 _RED = np.array([0.15, 0.3, 0.5, 0.8, 1.0])       # old light (relative)
 
 
-def draw_exposures(rng, n):
-    """Exposure times (n, 5) in s and numbers of exposures (n, 5)."""
-    exptime = EXPTIME[None, :] * rng.uniform(0.3, 2.5, (n, 1)) * rng.uniform(
+def draw_exposures(rng, n, depth=(0.3, 2.5)):
+    """
+    Exposure times (n, 5) in s and numbers of exposures (n, 5); ``depth``
+    is the range of the factor applied to the LEGUS exposure times.
+    """
+    exptime = EXPTIME[None, :] * rng.uniform(*depth, (n, 1)) * rng.uniform(
         0.8, 1.25, (n, 5))
     nexp = rng.integers(2, 7, (n, 5)).astype(float)
     return exptime, nexp

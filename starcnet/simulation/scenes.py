@@ -50,7 +50,8 @@ def make_scene(shape=(512, 512), n_sources=150, *, n_field_stars=400,
 
     Notes
     -----
-    The field has one PSF (drawn as for `simulate_cutouts`), sky, an
+    The field has one PSF (drawn as for `simulate_cutouts`), LEGUS-like
+    exposure times (0.7-1.4 times the LEGUS ones), sky, an
     exponential galaxy disc (redder light is brighter) with star-forming
     blobs and, at random, a spiral-arm ridge and a dust lane, field
     stars, and the candidates with the same models as
@@ -95,7 +96,8 @@ def make_scene(shape=(512, 512), n_sources=150, *, n_field_stars=400,
         star_pos = star_pos[d > 4.0]
     for (x, y), f in zip(star_pos, field_star_flux(rng, len(star_pos))):
         comps.point(0, x + pad, y + pad, f)
-    exptime, nexp = draw_exposures(rng, 1)
+    # LEGUS-like depth: the candidates of a catalog were all detected
+    exptime, nexp = draw_exposures(rng, 1, depth=(0.7, 1.4))
     img = render(comps, 1, canvas, transfer)
     del transfer
     img = img[:, :, pad:pad + ny, pad:pad + nx].copy()
@@ -116,7 +118,7 @@ def make_scene(shape=(512, 512), n_sources=150, *, n_field_stars=400,
     blue = np.array([1.0, 0.9, 0.7, 0.6, 0.5]) * MEAN_PIXEL * 0.4
     light = (red[:, None, None] * disc[None] + blue[:, None, None] * blobs[None])
     structure = galaxy_light(rng, (ny, nx), scale=max(nx, ny) / 88.0)
-    img[0] += (light + 0.3 * structure).astype(np.float32)
+    img[0] += (light + 0.15 * structure).astype(np.float32)
     noisy = add_noise(img, rng, exptime, nexp)[0]
     images = {band: noisy[b].astype(np.float32) for b, band in enumerate(BANDS)}
     truth = QTable()
