@@ -95,13 +95,14 @@ def naive_network(width=None, path=None, device='cpu'):
 
     if path is not None:
         net, info = load_model(path, device=device)
-        return net.to(memory_format=torch.contiguous_format), info.normalization
+        return (net.to(memory_format=torch.contiguous_format), info.normalization,
+                info.temperature)
     torch.manual_seed(0)
     return StarcNet(width=width).eval(), {'kind': 'affine', 'offset': [0.0] * 5,
-                                          'scale': [1.0] * 5}
+                                          'scale': [1.0] * 5}, 1.0
 
 
-def naive_logits(net, normalization, cutouts, batch=64, device='cpu'):
+def naive_logits(net, normalization, cutouts, batch=64, device='cpu', temperature=1.0):
     import torch
 
     from starcnet.cutouts import normalize
@@ -111,7 +112,7 @@ def naive_logits(net, normalization, cutouts, batch=64, device='cpu'):
         for start in range(0, len(cutouts), batch):
             part = normalize(cutouts[start:start + batch], normalization)
             out.append(net(torch.from_numpy(part).to(device)).cpu().numpy())
-    return np.concatenate(out)
+    return np.concatenate(out) / np.float32(temperature)
 
 
 def naive_cutouts(arrays, x, y):
@@ -129,8 +130,8 @@ def naive_pipeline(paths, catalog, model, output):
     arrays = [fits.getdata(paths[b], memmap=False).astype(np.float32) for b in BANDS]
     sources = Table.read(catalog)
     cutouts = naive_cutouts(arrays, sources['x'], sources['y'])
-    net, normalization = naive_network(path=model)
-    logits = naive_logits(net, normalization, cutouts)
+    net, normalization, temperature = naive_network(path=model)
+    logits = naive_logits(net, normalization, cutouts, temperature=temperature)
     e = np.exp(logits - logits.max(1, keepdims=True))
     proba = e / e.sum(1, keepdims=True)
     sources['cluster_class'] = proba.argmax(1) + 1
@@ -243,10 +244,11 @@ def network_child(spec):
     cutouts = np.load(spec['cutouts'])
     kind, device = spec['kind'], spec.get('device', 'cpu')
     if kind == 'naive':
-        net, normalization = naive_network(path=spec['model'], device=device)
+        net, normalization, temperature = naive_network(path=spec['model'], device=device)
 
         def run(part):
-            return naive_logits(net, normalization, part, device=device)
+            return naive_logits(net, normalization, part, device=device,
+                                temperature=temperature)
     else:
         clf = StarClusterClassifier(
             spec['model'], device=device, batch_size=256,
@@ -269,7 +271,7 @@ def network_child(spec):
 
 
 def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
-                  baseline_rate=None, device='cpu'):
+                  baseline_rate=None, starcnet_rate=None, device='cpu'):
     """
     Network throughput of each kind, a fresh process per kind and round,
     kinds interleaved; returns the median rate of each kind.
@@ -307,6 +309,10 @@ def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
         rows.append((f'network {label}: starcnet float32 vs width-128 naive', rates['float32'],
                      rates['float32'] / baseline_rate,
                      'the naive baseline of the published-size network'))
+    if starcnet_rate is not None and 'float32' in kinds:
+        rows.append((f'network {label}: starcnet float32 vs width-128 starcnet float32',
+                     rates['float32'], rates['float32'] / starcnet_rate,
+                     'the published-size network run by starcnet (goal >= 10x)'))
     for path in (data, *outputs.values()):
         os.remove(path)
     return rates
@@ -464,8 +470,10 @@ def main(argv=None):
     gpu = args.device != 'cpu'
     n_wide = args.wide_cutouts or (32768 if gpu else 128 if args.quick else 256)
     n_bundled = 32768 if gpu else 512 if args.quick else 2048
+    from starcnet import conf
     from starcnet.models.registry import get_model_path
-    bundled = get_model_path('sim-small-v1')
+    bundled_name = conf.default_model
+    bundled = get_model_path(bundled_name)
 
     directory = tempfile.mkdtemp(prefix='starcnet-bench-', dir=args.tmpdir)
     rows = []
@@ -502,9 +510,10 @@ def main(argv=None):
             if 'limit' not in args.skip and not gpu:
                 bench_limit(rows, wide['float32'], network_flops(128))
         if 'bundled' not in args.skip:
-            bench_network(rows, 'bundled sim-small-v1', _take(cutouts, n_bundled),
+            bench_network(rows, f'bundled {bundled_name}', _take(cutouts, n_bundled),
                           repeats, directory, bundled, ('naive', 'float32', 'bfloat16'),
-                          baseline_rate=wide and wide['naive'], device=args.device)
+                          baseline_rate=wide and wide['naive'],
+                          starcnet_rate=wide and wide.get('float32'), device=args.device)
         del arrays, cutouts
         peak = None
         if 'e2e' not in args.skip:
