@@ -69,8 +69,8 @@ def default_catalog_dir():
 # real catalogs
 # ---------------------------------------------------------------------------
 
-def real_quantities(catalog_dir):
-    """Per class: dict quantity -> values of labelled objects (detected)."""
+def real_objects(catalog_dir):
+    """Per-object arrays (class, ci, mag_<band>; NaN = not detected) of labelled objects."""
     from starcnet.catalogs import read_legus
     paths = sorted(Path(catalog_dir).glob('hlsp_legus_*.tab'))
     if not paths:
@@ -90,8 +90,12 @@ def real_quantities(catalog_dir):
             cols[f'mag_{b}'].append(np.ma.filled(
                 np.ma.masked_array(np.asarray(m.value), np.ma.getmaskarray(m)),
                 np.nan)[lab])
-    data = {k: np.concatenate(v) for k, v in cols.items()}
-    return _quantities(data)
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def real_quantities(catalog_dir):
+    """Per class: dict quantity -> values of labelled objects (detected)."""
+    return _quantities(real_objects(catalog_dir))
 
 
 def _quantities(data):

@@ -33,7 +33,6 @@ Three tables, written into ``docs/`` and included by ``docs/simulation.rst``:
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -62,25 +61,6 @@ def _joint(data):
         sel = (data['class'] == k) & np.all(np.isfinite(cols), axis=1)
         out[k] = cols[sel]
     return out
-
-
-def real_objects(catalog_dir):
-    from starcnet.catalogs import read_legus
-    cols = {q: [] for q in ('class', 'ci', *[f'mag_{b}' for b in BANDS])}
-    for path in sorted(Path(catalog_dir).glob('hlsp_legus_*.tab')):
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            t = read_legus(path)
-        lab = ~np.ma.getmaskarray(t['human_class'])
-        if not lab.any():
-            continue
-        cols['class'].append(np.asarray(t['human_class'])[lab])
-        cols['ci'].append(np.asarray(t['ci'].value)[lab])
-        for b in BANDS:
-            m = t[f'mag_{b}']
-            cols[f'mag_{b}'].append(np.ma.filled(np.ma.masked_array(
-                np.asarray(m.value), np.ma.getmaskarray(m)), np.nan)[lab])
-    return {k: np.concatenate(v) for k, v in cols.items()}
 
 
 def simulated_objects(n_per_class, seed):
@@ -246,7 +226,7 @@ def main(argv=None):
     print(size_table)
     print(eta_table)
     (out / 'simulation_ryon_table.inc').write_text(note + size_table + '\n' + eta_table)
-    real = _joint(real_objects(args.catalog_dir))
+    real = _joint(cal.real_objects(args.catalog_dir))
     sim = _joint(simulated_objects(args.n_per_class, args.seed))
     joint = joint_table(real, sim)
     print(joint)

@@ -97,6 +97,16 @@ def _values(column):
                         np.nan)
 
 
+def _per_class_subset(table, n_per_class, seed):
+    """At most ``n_per_class`` random rows of each class 1-4, in table order."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for k in (1, 2, 3, 4):
+        idx = np.flatnonzero(table['class'] == k)
+        keep.append(np.sort(rng.choice(idx, min(n_per_class, idx.size), replace=False)))
+    return table[np.concatenate(keep)]
+
+
 def extract_photometry(legus_dir, n_per_class=750, seed=12345):
     """Write ``legus_class_photometry.ecsv`` from the catalogs."""
     from astropy.table import Table
@@ -111,14 +121,8 @@ def extract_photometry(legus_dir, n_per_class=750, seed=12345):
                 continue
             rows.append((galaxy, int(labels[k]),
                          *np.where(np.isfinite(mags[k]), mags[k], 99.999), ci[k]))
-    table = Table(rows=rows, names=['galaxy', 'class', *[f'mag_{b}' for b in BANDS],
-                                    'ci'])
-    rng = np.random.default_rng(seed)
-    keep = []
-    for k in (1, 2, 3, 4):
-        idx = np.flatnonzero(table['class'] == k)
-        keep.append(np.sort(rng.choice(idx, min(n_per_class, idx.size), replace=False)))
-    table = table[np.concatenate(keep)]
+    table = _per_class_subset(Table(rows=rows, names=[
+        'galaxy', 'class', *[f'mag_{b}' for b in BANDS], 'ci']), n_per_class, seed)
     for name in table.colnames[2:]:
         table[name] = np.round(table[name].astype(np.float32), 3)
     table.meta['comments'] = [
@@ -196,13 +200,7 @@ def extract_crowding(legus_dir, n_per_class=750, seed=4242):
     names = (['galaxy', 'class', 'n_neighbours']
              + [f'sep_{i}' for i in range(MAX_NEIGHBOURS)]
              + [f'dmag_{i}' for i in range(MAX_NEIGHBOURS)])
-    table = Table(rows=rows, names=names)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for k in (1, 2, 3, 4):
-        idx = np.flatnonzero(table['class'] == k)
-        keep.append(np.sort(rng.choice(idx, min(n_per_class, idx.size), replace=False)))
-    table = table[np.concatenate(keep)]
+    table = _per_class_subset(Table(rows=rows, names=names), n_per_class, seed)
     for name in names[3:]:
         table[name] = np.round(table[name].astype(np.float32), 2)
     table.meta['comments'] = [
