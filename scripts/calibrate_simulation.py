@@ -269,8 +269,8 @@ def update_calibration(real, sim):
         'Made by: python scripts/calibrate_simulation.py --update-calibration',
     ]
     table.write(CALIBRATION, format='ascii.ecsv', overwrite=True)
-    print(f'wrote {CALIBRATION}: ' + ', '.join(f'class {k} {dmag[k]:+.3f}'
-                                                for k in (1, 2, 3, 4)))
+    offsets = ', '.join(f'class {k} {dmag[k]:+.3f}' for k in (1, 2, 3, 4))
+    print(f'wrote {CALIBRATION}: {offsets}')
 
 
 def main(argv=None):

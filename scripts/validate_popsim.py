@@ -63,7 +63,8 @@ def main():
     cut, lab, truth = simulate_with_truth(args.n, seed=args.seed)
     t_sim = time.time() - t0
     apcor = aperture_corrections()
-    meas = np.array([np.concatenate([[c], m]) for c, m in (measure(x, apcor, t['x'], t['y']) for x, t in zip(cut, truth))])
+    meas = np.array([np.concatenate([[c], m]) for c, m in
+                     (measure(x, apcor, t['x'], t['y']) for x, t in zip(cut, truth))])
     real = load_real(args.data)
     names = ['CI', 'F555W mag', 'F336W-F555W', 'F555W-F814W']
     rows = []

@@ -297,7 +297,8 @@ def make_candidate(cls, rng, setup, distance_mpc, fx, fy, row=None):
     ci_star = _star_ci()
     flux_t = 10 ** (-0.4 * (row[:5] - ZEROPOINT))
     if cls == 4 and ci_t < ci_star - 0.05:
-        return None, _artifact(rng, ci_t, flux_t), {'recipe': 'artifact', 'row': row, 'scale': np.nan}
+        return (None, _artifact(rng, ci_t, flux_t),
+                {'recipe': 'artifact', 'row': row, 'scale': np.nan})
     if cls == 1:
         recipe = 'cluster'
     elif cls == 2:

@@ -122,8 +122,8 @@ def draw_population(l_v, log_age, rng, n_individual=40):
     cdf /= cdf[-1]
     ms = np.interp(rng.random(k), cdf, m[idx:])
     is_ev = ms > m_to
-    t_star = np.where(is_ev, np.where(ms > 8, np.where(rng.random(k) < 0.3, 12000.0, 3800.0), 4200.0),
-                      _teff_ms(ms))
+    evolved = np.where(ms > 8, np.where(rng.random(k) < 0.3, 12000.0, 3800.0), 4200.0)
+    t_star = np.where(is_ev, evolved, _teff_ms(ms))
     l_star = np.where(is_ev, 7.0 * _lum_ms(ms), _lum_ms(ms))
     star_flux = l_star[:, None] * bb_colours(t_star)
     below = m < m_c
