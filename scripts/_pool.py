@@ -9,6 +9,7 @@ number of worker processes.  Used by ``scripts/make_default_model.py`` and
 ``scripts/transfer_table.py``.
 """
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -26,7 +27,6 @@ GENERATORS = {
 
 
 def _chunk(generator, n, seed_entropy, spawn_key):
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
     import importlib
     module = importlib.import_module(GENERATORS[generator])
     seq = np.random.SeedSequence(seed_entropy, spawn_key=spawn_key)
@@ -49,7 +49,9 @@ def simulated_set(generator, n_per_class, seed, *, workers=2, cache=None):
     todo = [k for k in range(n_chunks) if paths[k] is None or not paths[k].exists()]
     results = {}
     if todo:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawned, not forked: the parent may hold torch's threads
+        context = multiprocessing.get_context('spawn')
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {k: pool.submit(_chunk, generator, sizes[k], seed, (k,))
                        for k in todo}
             for k, future in futures.items():
