@@ -147,7 +147,8 @@ def simulate_cutouts(labels, *, size=32, seed=None, chunk=500):
     Notes
     -----
     See the `starcnet.simulation` docstring for the physical model.
-    About 4-6 ms per cutout on one CPU core.  The random stream is
+    About 10-15 ms per cutout on one CPU core (redraws after the CI cut
+    included).  The random stream is
     consumed chunk by chunk, so the same ``seed`` with another ``chunk``
     gives other cutouts.
     """

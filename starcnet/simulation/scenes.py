@@ -60,8 +60,8 @@ def make_scene(shape=(512, 512), n_sources=150, *, n_field_stars=400,
     median``, with ``median`` and ``std`` from
     ``astropy.stats.sigma_clipped_stats(data, sigma=3)``, finds most
     candidates (typically 75-85% within 1.5 px), together with field
-    stars and some secondary peaks of associations.  Takes about a
-    second for 512x512 px and 150 candidates.
+    stars and some secondary peaks of associations.  Takes 1-3 s for
+    512x512 px and 150 candidates.
     """
     rng = np.random.default_rng(seed)
     ny, nx = shape
