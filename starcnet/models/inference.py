@@ -135,15 +135,16 @@ def softmax(logits):
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _check_temperature(temperature):
-    try:
-        value = float(1.0 if temperature is None else temperature)
-    except (TypeError, ValueError):
-        value = float('nan')
-    if not (np.isfinite(value) and value > 0):
-        msg = f'temperature must be a finite number > 0, got {temperature!r}'
+def check_temperature(temperature, what='temperature'):
+    """
+    A model's temperature as a float: a finite number > 0 (not a bool,
+    a string or `None`).  ``what`` names it in the error message.
+    """
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.number))
+            or not np.isfinite(temperature) or temperature <= 0):
+        msg = f'{what} must be a finite number > 0, got {temperature!r}'
         raise ValueError(msg)
-    return value
+    return float(temperature)
 
 
 class Predictor:
@@ -194,7 +195,7 @@ class Predictor:
         self.size = int(config.get('size', 32))
         self.width = int(config.get('width', 128))
         self.normalization.check(self.n_bands)
-        self.temperature = _check_temperature(temperature)
+        self.temperature = check_temperature(1.0 if temperature is None else temperature)
         # channels_last (NHWC) lets oneDNN / cuDNN run the convolutions
         # without reordering every activation.
         self.network = network.to(self.device).to(memory_format=torch.channels_last)

@@ -52,7 +52,6 @@ import difflib
 import hashlib
 import inspect
 import json
-import math
 import os
 import pickle
 import struct
@@ -64,6 +63,7 @@ from astropy.utils import data as _astropy_data
 from .._io import atomic_write
 from ..metrics import CLASS_NAMES
 from ..normalization import NORMALIZATION_KINDS, Normalization
+from .inference import check_temperature
 from .legacy import _describe, convert_published_state_dict
 from .network import StarcNet
 
@@ -193,12 +193,8 @@ class ModelInfo:
         if self.normalization is not None:
             object.__setattr__(self, 'normalization',
                                Normalization.from_metadata(self.normalization))
-        temperature = self.temperature
-        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                or not math.isfinite(temperature) or temperature <= 0):
-            msg = f'ModelInfo temperature must be a finite number > 0, got {temperature!r}'
-            raise ValueError(msg)
-        object.__setattr__(self, 'temperature', float(temperature))
+        object.__setattr__(self, 'temperature', check_temperature(
+            self.temperature, 'ModelInfo temperature'))
 
 
 _REGISTRY = {}
@@ -352,11 +348,7 @@ def _validate_metadata(meta, config, source):
         msg = (f'{source}: metadata "normalization" is not valid for a {n_bands}-band '
                f'network: {exc}')
         raise ValueError(msg) from exc
-    temperature = meta.get('temperature', 1.0)
-    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-            or not math.isfinite(temperature) or temperature <= 0):
-        msg = f'{source}: metadata "temperature" must be a number > 0, got {temperature!r}'
-        raise ValueError(msg)
+    check_temperature(meta.get('temperature', 1.0), f'{source}: metadata "temperature"')
 
     classes = meta.get('classes')
     if not isinstance(classes, dict) or len(classes) != n_classes:
