@@ -243,11 +243,15 @@ def _evaluate(predictor, x, y):
         return float('nan'), float('nan'), np.zeros((0, 4), np.float32)
     predictor.network.eval()
     logits = predictor.logits(x)
-    lp = torch.log_softmax(torch.from_numpy(logits).double(), dim=1)
-    yt = torch.from_numpy(y)
-    loss = float(-lp[torch.arange(len(yt)), yt].mean())
     acc = float(np.mean(logits.argmax(1) == y))
-    return acc, loss, logits
+    return acc, _mean_nll(logits, y), logits
+
+
+def _mean_nll(logits, y):
+    """Mean cross-entropy of logits (N, n_classes) for 0-based classes ``y``."""
+    lp = torch.log_softmax(torch.from_numpy(np.asarray(logits)).double(), dim=1)
+    yt = torch.from_numpy(np.asarray(y))
+    return float(-lp[torch.arange(len(yt)), yt].mean())
 
 
 def fit_temperature(logits, labels, *, bounds=(0.05, 20.0)):
@@ -745,11 +749,7 @@ def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,
         _, nll_before, val_logits = _evaluate(predictor, x_val, y_val - 1)
         temperature = fit_temperature(val_logits, y_val)
         val_nll = {'before': nll_before,
-                   'after': _evaluate(Predictor(module, normalization, device=device,
-                                                batch_size=512,
-                                                temperature=temperature,
-                                                precision=predictor.precision),
-                                      x_val, y_val - 1)[1]}
+                   'after': _mean_nll(val_logits / np.float32(temperature), y_val - 1)}
         log.info('temperature %.3f: validation NLL %.4f -> %.4f', temperature,
                  val_nll['before'], val_nll['after'])
     for param in module.parameters():
