@@ -52,6 +52,8 @@ from _pool import GENERATORS, simulated_set  # noqa: E402
 
 #: Seeds of the evaluation sets (never used for training anything).
 EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003}
+#: What the bundled models were trained on (others: the current simulator).
+TRAINED_ON = {'sim-small-v1': 'starcnet.simulation 0.1'}
 #: Seeds of the reference models' training and validation sets.
 TRAIN_SEEDS = {'kingsim': (8101, 8102), 'popsim': (8201, 8202)}
 
@@ -195,9 +197,8 @@ def main(argv=None):
     models = list(dict.fromkeys(models))
     trained_on = {}
     for m in models:
-        info = load_model(m)[1]
-        data = (info.training or {}).get('data', '') if hasattr(info, 'training') else ''
-        trained_on[info.name] = data or 'starcnet.simulation'
+        name = load_model(m)[1].name
+        trained_on[name] = TRAINED_ON.get(name, 'starcnet.simulation')
     default_info = load_model(conf.default_model)[1]
     if not args.no_reference:
         width = default_info.config['width']
