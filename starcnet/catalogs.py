@@ -23,13 +23,15 @@ from astropy.table import MaskedColumn, QTable
 from astropy.utils.masked import Masked
 
 from .exceptions import StarcnetWarning
+from .legus import BANDS, MAG_NOT_DETECTED, MAG_OUTSIDE_FOOTPRINT
 
 __all__ = ['LEGUS_BANDS', 'LEGUS_CLASS_COLUMNS', 'read_legus', 'read_sextractor']
 
-#: Nominal bands of the five LEGUS magnitude columns, in catalog order.
-#: On ACS fields (``acs-wfc3`` catalogs) the third and fourth may be ACS
-#: F435W and F555W or F606W; the catalog files do not say which.
-LEGUS_BANDS = ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
+#: Nominal bands of the five LEGUS magnitude columns, in catalog order
+#: (`starcnet.legus.BANDS`).  On ACS fields (``acs-wfc3`` catalogs) the
+#: third and fourth may be ACS F435W and F555W or F606W; the catalog
+#: files do not say which.
+LEGUS_BANDS = BANDS
 
 #: 0-based index of the human-class (mode) column, for the LEGUS
 #: catalogs where it is not 33; `None` where no column holds clean 0-4
@@ -50,8 +52,8 @@ _LEGUS_NAME = re.compile(
     r'(?:_(?P<version>v\d+))?', re.IGNORECASE)
 
 # Magnitude sentinels of the LEGUS catalogs.
-_NOT_DETECTED = 99.999
-_OUTSIDE = 66.666
+_NOT_DETECTED = MAG_NOT_DETECTED
+_OUTSIDE = MAG_OUTSIDE_FOOTPRINT
 # SED-fit sentinel: a band not used in the fit, or (v2 catalogs) no fit.
 _NO_FIT = 200.0
 

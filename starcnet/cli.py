@@ -10,6 +10,8 @@ import sys
 
 import numpy as np
 
+from .legus import PIXEL_SCALE
+
 __all__ = ['main']
 
 log = logging.getLogger('starcnet')
@@ -152,7 +154,7 @@ def _demo_wcs(size):
     wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
     wcs.wcs.crval = [65.00175, -54.93781]
     wcs.wcs.crpix = [(size + 1) / 2, (size + 1) / 2]
-    wcs.wcs.cdelt = [-0.0396 / 3600, 0.0396 / 3600]
+    wcs.wcs.cdelt = [-PIXEL_SCALE / 3600, PIXEL_SCALE / 3600]
     return wcs
 
 

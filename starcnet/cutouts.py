@@ -11,17 +11,11 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .legus import CORE, CUTOUT_SIZE
 from .normalization import Normalization
 
 __all__ = ['CUTOUT_SIZE', 'CutoutFlag', 'POSITION_COLUMNS', 'position_columns',
            'table_positions', 'cutout_origin', 'extract_cutouts', 'normalize']
-
-#: Side of a StarcNet cutout in pixels.
-CUTOUT_SIZE = 32
-
-#: The central region (rows and columns) that the smallest StarcNet
-#: scale sees; a source with any bad pixel in it is not classified.
-CORE = slice(11, 22)
 
 
 class CutoutFlag(enum.IntFlag):

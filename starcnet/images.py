@@ -15,16 +15,13 @@ from astropy.nddata import NDData
 from astropy.wcs import WCS
 
 from .exceptions import BandSubstitutionWarning
+from .legus import BAND_EQUIVALENTS, BANDS
 
 __all__ = ['MultiBandImage', 'STARCNET_BANDS', 'BAND_EQUIVALENTS']
 
-#: The five bands of the published StarcNet model, in network order.
-STARCNET_BANDS = ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
-
-#: Filters that may stand in for a model band (WFC3/UVIS and ACS/WFC
-#: filters of similar pass band, used interchangeably by LEGUS).
-BAND_EQUIVALENTS = {'F438W': ('F435W',), 'F435W': ('F438W',),
-                    'F555W': ('F606W',), 'F606W': ('F555W',)}
+#: The five bands of the published StarcNet model, in network order
+#: (`starcnet.legus.BANDS`).
+STARCNET_BANDS = BANDS
 
 _ELECTRON_RATE = u.electron / u.s
 

@@ -17,24 +17,12 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 
 from .cutouts import table_positions
+from .legus import CLASS_NAMES, CLUSTER_CLASSES, LEGUS_CLASSES
 
 __all__ = ['LEGUS_CLASSES', 'CLASS_NAMES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
            'confusion_table', 'accuracy', 'binary_accuracy',
            'classification_report', 'match_catalogs', 'reliability_curve',
            'expected_calibration_error']
-
-#: The four LEGUS classes.
-LEGUS_CLASSES = (1, 2, 3, 4)
-
-#: Classes counted as clusters in the binary split of Pérez et al.
-#: (2021): symmetric (1) and asymmetric (2) clusters, against
-#: associations (3) and non-clusters (4).
-CLUSTER_CLASSES = (1, 2)
-
-#: Names of the four LEGUS morphological classes (Adamo et al. 2017);
-#: the one definition the package uses.
-CLASS_NAMES = {1: 'symmetric cluster', 2: 'asymmetric cluster',
-               3: 'association', 4: 'non-cluster'}
 
 
 def _labels(values, name):

@@ -789,8 +789,8 @@ def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,
     if base_info is not None and base_info.classes:
         classes = {str(k): v for k, v in base_info.classes.items()}
     else:
-        from .models.registry import LEGUS_CLASSES
-        classes = {str(k): v for k, v in LEGUS_CLASSES.items()}
+        from .legus import CLASS_NAMES
+        classes = {str(k): v for k, v in CLASS_NAMES.items()}
     metadata = {'config': dict(module.config), 'bands': bands,
                 'normalization': normalization.to_metadata(),
                 'temperature': temperature,

@@ -61,14 +61,13 @@ import torch
 from astropy.utils import data as _astropy_data
 
 from .._io import atomic_write
-from ..metrics import CLASS_NAMES
+from ..legus import BANDS, CLASS_NAMES, PUBLISHED_BAND_OFFSETS
 from ..normalization import NORMALIZATION_KINDS, Normalization
 from .inference import check_temperature
 from .legacy import _describe, convert_published_state_dict
 from .network import StarcNet
 
 __all__ = [
-    'LEGUS_CLASSES',
     'ModelInfo',
     'get_model_info',
     'get_model_path',
@@ -79,10 +78,6 @@ __all__ = [
     'read_weights',
     'save_model',
 ]
-
-#: The four LEGUS morphological classes (Adamo et al. 2017), number ->
-#: name (`starcnet.metrics.CLASS_NAMES`).
-LEGUS_CLASSES = CLASS_NAMES
 
 #: Package name of the astropy download cache (``~/.cache/starcnet``).
 PKGNAME = 'starcnet'
@@ -145,7 +140,7 @@ class ModelInfo:
         Temperature of the logits (default 1: none); the predictor
         divides the logits by it before the softmax.
     classes : dict or None
-        Output index + 1 -> class name, e.g. `LEGUS_CLASSES`.
+        Output index + 1 -> class name, e.g. `starcnet.legus.CLASS_NAMES`.
     license : str
         Licence of the weights.
     citation : str
@@ -219,12 +214,11 @@ _register(ModelInfo(
     format='published',
     config={'width': 128, 'n_bands': 5, 'n_classes': 4, 'size': 32,
             'groups': 8, 'dropout': 0.5},
-    bands=('F275W', 'F336W', 'F438W', 'F555W', 'F814W'),
+    bands=BANDS,
     normalization={'kind': 'affine',
-                   'offset': [0.02376737, 0.13796899, 0.14457473, 0.2542926,
-                              0.39018805],
+                   'offset': list(PUBLISHED_BAND_OFFSETS),
                    'scale': [1.0, 1.0, 1.0, 1.0, 1.0]},
-    classes=dict(LEGUS_CLASSES),
+    classes=dict(CLASS_NAMES),
     license='GPL-3.0 (weights from https://github.com/gperezs/StarcNet)',
     citation=('Pérez, G., Messa, M., Calzetti, D., et al. 2021, ApJ, 907, 100: '
               'StarcNet: Machine Learning for Star Cluster Identification'),
@@ -537,7 +531,7 @@ def save_model(module, path, metadata, overwrite=False):
         'offset': [...], 'scale': [...]}``) are required; ``'temperature'``
         (float > 0, default 1), ``'name'`` (default: the
         file name without extension), ``'description'``, ``'classes'``
-        (default `LEGUS_CLASSES` for four classes), ``'license'``,
+        (default `starcnet.legus.CLASS_NAMES` for four classes), ``'license'``,
         ``'citation'`` and ``'training'`` (any JSON-serialisable dict, e.g.
         data set, epochs, seed, metrics; numpy arrays and scalars are
         converted to lists and numbers) are optional.  ``'config'``,
@@ -576,7 +570,7 @@ def save_model(module, path, metadata, overwrite=False):
     meta.setdefault('name', os.path.splitext(os.path.basename(path))[0])
     meta.setdefault('description', '')
     if 'classes' not in meta and config.get('n_classes', 4) == 4:
-        meta['classes'] = dict(LEGUS_CLASSES)
+        meta['classes'] = dict(CLASS_NAMES)
     meta.setdefault('license', '')
     meta.setdefault('citation', '')
     meta.setdefault('training', {})

@@ -10,27 +10,19 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.utils.data import get_pkg_data_filename
 
-from .. import metrics as _metrics
+from ..legus import BANDS, CLASS_NAMES, PIXEL_SCALE, PUBLISHED_BAND_OFFSETS
 
 __all__ = ['BANDS', 'ZEROPOINTS', 'PIXEL_SCALE', 'CLASS_NAMES', 'load_psfs',
            'load_class_photometry', 'load_ryon2017', 'load_crowding', 'mag_to_flux']
-
-#: Band order of starcnet cutouts.
-BANDS = ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
 
 #: Approximate WFC3/UVIS Vega zeropoints (mag for 1 e-/s, infinite aperture).
 ZEROPOINTS = {'F275W': 22.65, 'F336W': 23.48, 'F438W': 24.98,
               'F555W': 25.81, 'F814W': 24.67}
 
-#: Pixel scale of the LEGUS mosaics (arcsec per pixel).
-PIXEL_SCALE = 0.0396
-
-#: LEGUS class names (`starcnet.metrics.CLASS_NAMES`).
-CLASS_NAMES = _metrics.CLASS_NAMES
-
 ZP = np.array([ZEROPOINTS[b] for b in BANDS])
-#: Mean pixel values of real LEGUS cutouts (NGC 1566), e-/s.
-MEAN_PIXEL = np.array([0.02376737, 0.13796899, 0.14457473, 0.2542926, 0.39018805])
+#: Mean pixel values of real LEGUS cutouts (NGC 1566), e-/s: the
+#: published network's input offsets.
+MEAN_PIXEL = np.array(PUBLISHED_BAND_OFFSETS)
 EXPTIME = np.array([2400., 1100., 900., 1100., 900.])
 READ_NOISE = 3.1           # e- per exposure
 FULL_WELL = 63000.         # e- per exposure

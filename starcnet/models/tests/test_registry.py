@@ -22,8 +22,8 @@ from astropy.config import paths as astropy_paths
 from astropy.utils import data as astropy_data
 
 from starcnet import conf
+from starcnet.legus import CLASS_NAMES
 from starcnet.models import (
-    LEGUS_CLASSES,
     ModelInfo,
     StarcNet,
     get_model_info,
@@ -134,7 +134,7 @@ def register(monkeypatch, **kwargs):
               'bands': ('F275W', 'F336W', 'F438W', 'F555W', 'F814W'),
               'normalization': {'kind': 'affine', 'offset': [0.0] * 5,
                                 'scale': [1.0] * 5},
-              'classes': dict(LEGUS_CLASSES)}
+              'classes': dict(CLASS_NAMES)}
     fields.update(kwargs)
     info = ModelInfo(**fields)
     monkeypatch.setitem(registry._REGISTRY, info.name, info)
@@ -156,7 +156,7 @@ def test_registry_entries():
     assert info.config['width'] == 128
     assert info.bands == ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
     assert info.normalization.kind == 'affine'
-    assert info.classes == LEGUS_CLASSES
+    assert info.classes == CLASS_NAMES
     assert 'GPL' in info.license and '907' in info.citation
     # A copy: changing it leaves the registry alone.
     info.config['width'] = 1
@@ -222,7 +222,7 @@ def test_bundled_model_reads_its_metadata(monkeypatch, tmp_path):
     assert loaded_info.name == 'test-bundled'
     assert loaded_info.sha256 == sha256_of(path)
     assert loaded_info.bands == tuple(METADATA['bands'])
-    assert loaded_info.classes == LEGUS_CLASSES
+    assert loaded_info.classes == CLASS_NAMES
 
 
 # ---------------------------------------------------------------------------
@@ -388,7 +388,7 @@ def test_save_model_round_trip(tmp_path):
     assert fmt == 'safetensors'
     assert meta['format'] == 'starcnet-weights' and meta['format_version'] == 1
     assert meta['config'] == model.config
-    assert meta['classes'] == {str(k): v for k, v in LEGUS_CLASSES.items()}
+    assert meta['classes'] == {str(k): v for k, v in CLASS_NAMES.items()}
     for key in ('name', 'description', 'bands', 'normalization', 'license',
                 'citation', 'training'):
         assert meta[key] == METADATA[key]
@@ -400,7 +400,7 @@ def test_save_model_round_trip(tmp_path):
     assert info.config == model.config
     assert info.bands == tuple(METADATA['bands'])
     assert info.normalization.to_metadata() == METADATA['normalization']
-    assert info.classes == LEGUS_CLASSES
+    assert info.classes == CLASS_NAMES
     assert not loaded.training
     x = make_cutouts(n=2)
     with torch.no_grad():
