@@ -15,7 +15,7 @@ from astropy.table import MaskedColumn, QTable, Table
 from . import conf
 from ._memmap import RowReleaser
 from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin,  # noqa: F401
-                      extract_cutouts, position_columns)
+                      check_finite_positions, image_cutouts, table_positions)
 from .images import MultiBandImage
 from .utils._progress import add_progress_bar
 
@@ -50,8 +50,7 @@ def _positions(sources, wcs):
         table = QTable({'x': x, 'y': y, 'sky_centroid': sources})
     elif isinstance(sources, Table):
         table = QTable(sources, copy=True)
-        x, y = (_plain(table[name], name)
-                for name in position_columns(table, 'source table'))
+        x, y = table_positions(table, 'source table')
     else:
         arr = np.asarray(sources, dtype=float)
         if arr.ndim != 2 or arr.shape[1] != 2:
@@ -61,26 +60,8 @@ def _positions(sources, wcs):
             raise ValueError(msg)
         x, y = arr[:, 0].copy(), arr[:, 1].copy()
         table = QTable({'x': x, 'y': y})
-    bad = ~(np.isfinite(x) & np.isfinite(y))
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        shown = ', '.join(map(str, rows[:10])) + (', ...' if rows.size > 10 else '')
-        msg = (f'{rows.size} source position(s) are not finite (rows {shown}); '
-               'remove those rows or give them valid positions')
-        raise ValueError(msg)
+    check_finite_positions(x, y, 'sources')
     return table, x, y
-
-
-def _plain(column, name):
-    if np.ma.is_masked(column):
-        msg = f'position column {name!r} has masked values; remove those rows'
-        raise ValueError(msg)
-    value = getattr(column, 'value', column)
-    unit = getattr(column, 'unit', None)
-    if unit is not None and str(unit) not in ('', 'pix', 'pixel'):
-        msg = f'position column {name!r} must be in pixels, got unit {unit}'
-        raise ValueError(msg)
-    return np.asarray(np.ma.getdata(value), dtype=float)
 
 
 class StarClusterClassifier:
@@ -284,7 +265,7 @@ class StarClusterClassifier:
         band_map = image.match_bands(self.bands)
         table, x, y = _positions(sources, image.wcs)
 
-        arrays, masks, scales = image.band_arrays(band_map.values())
+        arrays, masks, _ = image.band_arrays(band_map.values())
         n = len(x)
         logits = np.zeros((n, len(self.class_names)), dtype=np.float32)
         flags = np.zeros(n, dtype=np.int16)
@@ -298,10 +279,11 @@ class StarClusterClassifier:
         step = self.predictor.input_batch_size(self.batch_size)
 
         def cut(start):
+            # in e-/s, batch by batch, so memory-mapped bands stay on disk
             index = order[start:start + step]
-            return index, extract_cutouts(arrays, x[index], y[index], masks=masks,
-                                          max_bad_fraction=self.max_bad_fraction,
-                                          return_missing=True)
+            return index, image_cutouts(image, x[index], y[index],
+                                        bands=band_map.values(),
+                                        max_bad_fraction=self.max_bad_fraction)
 
         batches = add_progress_bar(
             range(0, n, step), desc=f'StarcNet: {n} sources',
@@ -316,8 +298,6 @@ class StarClusterClassifier:
                 following = start + step
                 if following < n:
                     ahead = pool.submit(cut, following)
-                # to e-/s here, batch by batch, so memory-mapped bands stay on disk
-                cutouts *= scales[None, :, None, None]
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
                     logits[index[ok]] = self.predict_logits(cutouts[ok], missing[ok])

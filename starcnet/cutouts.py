@@ -15,7 +15,8 @@ from .legus import CORE, CUTOUT_SIZE
 from .normalization import Normalization
 
 __all__ = ['CUTOUT_SIZE', 'CutoutFlag', 'POSITION_COLUMNS', 'position_columns',
-           'table_positions', 'cutout_origin', 'extract_cutouts', 'normalize']
+           'table_positions', 'check_finite_positions', 'cutout_origin',
+           'extract_cutouts', 'image_cutouts', 'normalize']
 
 
 class CutoutFlag(enum.IntFlag):
@@ -84,20 +85,104 @@ def position_columns(table, what='table'):
 
 def table_positions(table, what='table'):
     """
-    The 0-based pixel positions of a table as float arrays.
+    The 0-based pixel positions of a table as float arrays, checked.
+
+    The one position parser of the package (the classifier, training,
+    metrics, regions and plots use it), with one strictness: plain
+    numbers and columns in pixels (``u.pix``) or without a unit are
+    accepted; masked values, other units and non-finite values are
+    errors that name the rows or the unit to fix.
 
     Parameters
     ----------
     table : `~astropy.table.Table`
+        A table with a pair of `POSITION_COLUMNS`.
     what : str, optional
         How the error message names the table.
 
     Returns
     -------
     x, y : `~numpy.ndarray`
+        float64 arrays.
+
+    Raises
+    ------
+    ValueError
+        If the table has no position columns, a position is masked,
+        not finite or in a unit other than pixels.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.table import QTable
+    >>> from starcnet.cutouts import table_positions
+    >>> table_positions(QTable({'x': [1.5, 2.0] * u.pix, 'y': [3.0, 4.0]}))
+    (array([1.5, 2. ]), array([3., 4.]))
     """
-    return tuple(np.asarray(getattr(table[name], 'value', table[name]), dtype=float)
-                 for name in position_columns(table, what))
+    xname, yname = position_columns(table, what)
+    x = _pixel_values(table[xname], xname, what)
+    y = _pixel_values(table[yname], yname, what)
+    check_finite_positions(x, y, what)
+    return x, y
+
+
+def _rows(rows):
+    """At most ten row numbers, for an error message."""
+    return ', '.join(map(str, rows[:10])) + (', ...' if rows.size > 10 else '')
+
+
+def _pixel_values(column, name, what):
+    """float64 values of a position column in pixels (masked values refused)."""
+    mask = getattr(column, 'mask', None)   # MaskedColumn or Masked quantity
+    if mask is not None and np.any(mask):
+        rows = np.flatnonzero(np.asarray(mask))
+        msg = (f'position column {name!r} of the {what} has {rows.size} masked '
+               f'value(s) (rows {_rows(rows)}); remove those rows or give them '
+               'positions')
+        raise ValueError(msg)
+    unit = getattr(column, 'unit', None)
+    if unit is not None and not _is_pixel_unit(unit):
+        msg = (f'position column {name!r} of the {what} must be in pixels '
+               f'(u.pix or no unit), got unit {unit}')
+        raise ValueError(msg)
+    value = getattr(column, 'unmasked', column)
+    value = getattr(value, 'value', value)
+    return np.array(np.ma.getdata(value), dtype=float).reshape(-1)
+
+
+def _is_pixel_unit(unit):
+    import astropy.units as u
+
+    try:
+        unit = u.Unit(unit)
+    except ValueError:
+        return False
+    return unit in (u.pix, u.dimensionless_unscaled)
+
+
+def check_finite_positions(x, y, what='table'):
+    """
+    Refuse non-finite pixel positions, naming the rows.
+
+    Parameters
+    ----------
+    x, y : `~numpy.ndarray`
+        0-based pixel positions.
+    what : str, optional
+        How the error message names where they came from.
+
+    Raises
+    ------
+    ValueError
+        If any ``x`` or ``y`` is NaN or infinite.
+    """
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        msg = (f'{rows.size} source position(s) are not finite (rows '
+               f'{_rows(rows)}) in the {what}; remove those rows or give them '
+               'valid positions')
+        raise ValueError(msg)
 
 
 def cutout_origin(x, y, size=CUTOUT_SIZE):
@@ -281,6 +366,69 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     unclassified |= missing.all(axis=1)
     flags[unclassified] |= CutoutFlag.UNCLASSIFIED
     return (cutouts, flags, missing) if return_missing else (cutouts, flags)
+
+
+def image_cutouts(image, x, y, *, bands=None, size=CUTOUT_SIZE,
+                  max_bad_fraction=0.5, use_masks=True):
+    """
+    Cutouts of a multi-band image in electrons per second.
+
+    The one way from a `~starcnet.MultiBandImage` to cutouts: the bands
+    are cut with `extract_cutouts` (only the pixels of the cutouts are
+    read, so memory-mapped bands stay on disk; call it on chunks of
+    positions to keep memory flat) and each band's factor to e-/s
+    (``1 / EXPTIME`` for a band in electrons, 1 for one in e-/s; see
+    `~starcnet.MultiBandImage.band_arrays`) is applied here, once.
+
+    Parameters
+    ----------
+    image : `~starcnet.MultiBandImage`, dict or list
+        The bands (anything `~starcnet.MultiBandImage` takes).
+    x, y : array-like
+        0-based pixel positions (see `cutout_origin`).
+    bands : sequence of str, optional
+        The image bands to cut, in the order wanted (e.g. the values of
+        `~starcnet.MultiBandImage.match_bands`).  Default: all bands.
+    size : int, optional
+        Cutout side in pixels.
+    max_bad_fraction : float, optional
+        As in `extract_cutouts`.
+    use_masks : bool, optional
+        Treat the image's masked pixels as bad (default).  `False` cuts
+        the pixels as they are (e.g. to show them).
+
+    Returns
+    -------
+    cutouts : `~numpy.ndarray`
+        float32 ``(N, n_bands, size, size)`` in e-/s.
+    flags : `~numpy.ndarray`
+        int16 `CutoutFlag` bits per source.
+    missing : `~numpy.ndarray`
+        bool ``(N, n_bands)``, `True` where a band has no data over the
+        cutout (see `extract_cutouts`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from starcnet import MultiBandImage
+    >>> from starcnet.cutouts import image_cutouts
+    >>> image = MultiBandImage({'F555W': np.ones((64, 64), np.float32)})
+    >>> cutouts, flags, missing = image_cutouts(image, [31.0], [31.0])
+    >>> cutouts.shape, int(flags[0]), bool(missing[0, 0])
+    ((1, 1, 32, 32), 0, False)
+    """
+    from .images import MultiBandImage
+
+    if not isinstance(image, MultiBandImage):
+        image = MultiBandImage(image)
+    arrays, masks, scales = image.band_arrays(bands)
+    cutouts, flags, missing = extract_cutouts(
+        arrays, x, y, masks=masks if use_masks else None, size=size,
+        max_bad_fraction=max_bad_fraction, return_missing=True)
+    # to e-/s here, cutout by cutout, so the bands are never scaled whole
+    if np.any(scales != 1):
+        cutouts *= scales[None, :, None, None]
+    return cutouts, flags, missing
 
 
 def normalize(cutouts, normalization, missing=None):

@@ -118,27 +118,29 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     flags : `~numpy.ndarray`
         `~starcnet.cutouts.CutoutFlag` bits per candidate.
     """
-    from .cutouts import CutoutFlag, extract_cutouts
+    from .cutouts import CutoutFlag, extract_cutouts, image_cutouts
     from .images import MultiBandImage
     from .models.inference import Predictor
 
     predictor = Predictor.from_model(model, device='cpu', batch_size=batch_size)
     info = predictor.info
+    x = np.asarray(catalog['x'], dtype=float)
+    y = np.asarray(catalog['y'], dtype=float)
     if isinstance(image, (list, tuple)):
-        arrays, scales = list(image), np.ones(len(image), np.float32)
+        # plain arrays: already in e-/s
+        cutouts, flags = extract_cutouts(list(image), x, y)
     else:
         if not isinstance(image, MultiBandImage):
             image = MultiBandImage(image)
         band_map = image.match_bands(info.bands)
-        arrays, _, scales = image.band_arrays(band_map.values())
-    x = np.asarray(catalog['x'], dtype=float)
-    y = np.asarray(catalog['y'], dtype=float)
+        # as published, masks are not used
+        cutouts, flags, _ = image_cutouts(image, x, y, bands=band_map.values(),
+                                          use_masks=False)
     logits = np.full((len(x), 4), np.nan, dtype=np.float32)
-    cutouts, flags = extract_cutouts(arrays, x, y)
     ok = np.flatnonzero((flags & (CutoutFlag.EDGE | CutoutFlag.UNCLASSIFIED)) == 0)
     # as published: every band used as it is, also where it has no data
     # (no missing-band handling), and no temperature (legus-2021 has none)
     for start in range(0, ok.size, batch_size):
         index = ok[start:start + batch_size]
-        logits[index] = predictor.logits(cutouts[index] * scales[None, :, None, None])
+        logits[index] = predictor.logits(cutouts[index])
     return logits, flags

@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from .cutouts import CUTOUT_SIZE, extract_cutouts, table_positions
+from .cutouts import CUTOUT_SIZE, image_cutouts, table_positions
 from .images import BAND_EQUIVALENTS, MultiBandImage
 from .metrics import CLASS_NAMES, LEGUS_CLASSES, confusion_matrix
 from .regions import CLASS_COLORS
@@ -361,7 +361,7 @@ def plot_cutout_gallery(image, catalog, *, n_per_class=10, bands=RGB_BANDS,
         raise ValueError(msg)
     if not isinstance(image, MultiBandImage):
         image = MultiBandImage(image)
-    used, arrays, scales = _band_pixels(image, bands)
+    used = _band_pixels(image, bands)[0]
     classes = _classes(catalog)
     names = _class_names(catalog)
     x, y = table_positions(catalog, 'catalog')
@@ -370,10 +370,8 @@ def plot_cutout_gallery(image, catalog, *, n_per_class=10, bands=RGB_BANDS,
     chosen = {k: _select(classes, _probabilities(catalog, f'prob_class{k}'), k,
                          n_per_class, sort, rng) for k in LEGUS_CLASSES}
     rows = np.concatenate([chosen[k] for k in LEGUS_CLASSES]).astype(int)
-    masks = [None] * len(arrays)
-    cutouts, _ = extract_cutouts(arrays, x[rows], y[rows], masks=masks, size=size,
-                                 max_bad_fraction=1.0)
-    cutouts *= scales[None, :, None, None]
+    cutouts = image_cutouts(image, x[rows], y[rows], bands=used, size=size,
+                            max_bad_fraction=1.0, use_masks=False)[0]
     shown = _display_cutouts(cutouts, color=len(used) == 3)
 
     if figsize is None:
