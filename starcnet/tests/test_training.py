@@ -10,7 +10,7 @@ from astropy.utils.data import get_pkg_data_path
 
 from starcnet.models.network import StarcNet
 from starcnet.cutouts import normalize
-from starcnet.training import class_weights, dihedral_augment, train_model
+from starcnet.training import class_weights, dihedral_augment, fit
 
 
 def _dihedral(image):
@@ -59,16 +59,17 @@ def _easy_data(n, seed):
     return x, labels
 
 
-def test_train_model_learns():
+def test_fit_learns():
     torch.set_num_threads(1)
     x, labels = _easy_data(192, 0)
     norm = {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5}
-    module, history = train_model(x, labels, width=8, normalization=norm,
-                                  epochs=3, batch_size=16, learning_rate=3e-3,
-                                  weight_decay=1e-4, val_fraction=0.25, seed=1)
+    result = fit(x, labels, width=8, normalization=norm, epochs=3, batch_size=16,
+                 learning_rate=3e-3, weight_decay=1e-4, val_fraction=0.25, seed=1)
+    module, history = result.module, result.history
     assert isinstance(module, StarcNet)
     assert not module.training
     assert module.config['width'] == 8
+    assert next(module.parameters()).device == torch.device('cpu')
     assert history['n_train'] == 144 and history['n_val'] == 48
     assert len(history['train_loss']) == 3
     assert history['train_loss'][-1] < history['train_loss'][0]
@@ -80,28 +81,39 @@ def test_train_model_learns():
     assert np.mean(pred == lt) > 0.75
 
 
-def test_train_model_reproducible():
+def test_fit_reproducible():
     torch.set_num_threads(1)
     x, labels = _easy_data(48, 3)
     norm = {'kind': 'asinh', 'offset': [0] * 5, 'scale': [1] * 5}
     kwargs = dict(width=8, normalization=norm, epochs=1, batch_size=16,
                   learning_rate=1e-3, weight_decay=0.0, val_fraction=0.25, seed=5)
-    a, ha = train_model(x, labels, **kwargs)
-    b, hb = train_model(x, labels, **kwargs)
-    assert ha['train_loss'] == hb['train_loss']
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key])
+    a, b = fit(x, labels, **kwargs), fit(x, labels, **kwargs)
+    assert a.history['train_loss'] == b.history['train_loss']
+    for key, value in a.module.state_dict().items():
+        assert torch.equal(value, b.module.state_dict()[key])
+    other = fit(x, labels, **{**kwargs, 'seed': 6})
+    assert other.history['train_loss'] != a.history['train_loss']
 
 
-def test_train_model_errors():
+def test_fit_errors():
     norm = {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5}
     with pytest.raises(ValueError, match='classes 1-4'):
-        train_model(np.zeros((2, 5, 32, 32)), [0, 1], normalization=norm)
+        fit(np.zeros((2, 5, 32, 32)), [0, 1], normalization=norm)
     with pytest.raises(ValueError, match='one label each'):
-        train_model(np.zeros((2, 5, 32, 32)), [1], normalization=norm)
+        fit(np.zeros((2, 5, 32, 32)), [1], normalization=norm)
     with pytest.raises(ValueError, match='val_fraction'):
-        train_model(np.zeros((2, 5, 32, 32)), [1, 2], normalization=norm,
-                    val_fraction=1.0)
+        fit(np.zeros((2, 5, 32, 32)), [1, 2], normalization=norm, val_fraction=1.0)
+    with pytest.raises(ValueError, match='needs cutouts and labels'):
+        fit(np.zeros((2, 5, 32, 32)), normalization=norm)
+    with pytest.raises(ValueError, match="device must be 'auto'"):
+        fit(np.zeros((2, 5, 32, 32)), [1, 2], normalization=norm, device='gpu')
+
+
+def test_train_model_is_gone():
+    import starcnet.training as training
+
+    assert not hasattr(training, 'train_model')
+    assert 'train_model' not in training.__all__
 
 
 BUNDLED = get_pkg_data_path('data', 'sim-small-v1.safetensors', package='starcnet')
@@ -201,7 +213,7 @@ def test_fit_temperature_on_over_confident_logits():
 
 
 def test_band_dropout_marks_one_band():
-    from starcnet.training import _band_dropout
+    from starcnet.training.augment import _band_dropout
 
     missing = _band_dropout(20000, 5, 0.15, torch.Generator().manual_seed(0))
     assert missing.shape == (20000, 5) and missing.dtype == torch.bool
@@ -253,20 +265,141 @@ def test_fit_fresh_data_local_band_dropout_temperature(tmp_path):
 
 
 def test_fit_validation_set_and_device(monkeypatch):
-    import starcnet.training as training
-    from starcnet.training import fit
+    import starcnet.training.loop as loop
 
     seen = []
-    original = training._base_model
+    original = loop._base_model
 
     def spy(model, device):
         seen.append(device)
         return original(model, device)
 
-    monkeypatch.setattr(training, '_base_model', spy)
+    monkeypatch.setattr(loop, '_base_model', spy)
     x, labels = _easy_data(32, 3)
     result = fit(x, labels, model='sim-small-v1', validation=_easy_data(16, 4),
                  epochs=1, batch_size=16, device='cpu')
     assert seen == [torch.device('cpu')]
     assert result.history['n_train'] == 32 and result.history['n_val'] == 16
     assert 'initial_val_accuracy' in result.history
+
+
+def test_data_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ('import sys, starcnet.training.data, starcnet.training.results, '
+            'starcnet.training; '
+            'from starcnet.training import cutouts_from_catalog, class_weights, '
+            'fit_temperature, save_trained, TrainingResult, LabelledCutouts; '
+            'print("torch" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == 'False', out.stderr
+    # the torch-side names are there when asked for
+    import starcnet.training as training
+    assert callable(training.fit) and callable(training.dihedral_augment)
+    assert 'fit' in dir(training)
+    with pytest.raises(AttributeError, match='no attribute'):
+        training.nothing_here
+
+
+def test_fit_leaves_global_random_state_alone():
+    torch.set_num_threads(1)
+    x, labels = _easy_data(32, 8)
+    norm = {'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5}
+    kwargs = dict(width=8, normalization=norm, epochs=1, batch_size=8,
+                  val_fraction=0.25, balance='sampling', band_dropout=0.5, seed=4)
+    torch.manual_seed(123)
+    np.random.seed(321)
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()
+    first = fit(x, labels, **kwargs)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])
+    assert after[2:] == numpy_state[2:]
+    # and the caller's global state does not change the result
+    torch.manual_seed(999)
+    np.random.seed(999)
+    second = fit(x, labels, **kwargs)
+    assert first.history['train_loss'] == second.history['train_loss']
+    for key, value in first.module.state_dict().items():
+        assert torch.equal(value, second.module.state_dict()[key]), key
+
+
+def test_augmentation_on_the_batch_device():
+    from starcnet.training.augment import _band_dropout
+
+    gen = torch.Generator().manual_seed(0)
+    batch = torch.zeros((4, 5, 8, 8), device='meta')
+    assert dihedral_augment(batch, gen).device.type == 'meta'
+    missing = _band_dropout(4, 5, 0.5, gen, device='meta')
+    assert missing.device.type == 'meta' and missing.shape == (4, 5)
+    # one seed, one draw, whatever the device of the batch
+    cpu = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    a = dihedral_augment(cpu, torch.Generator().manual_seed(3))
+    b = dihedral_augment(cpu.clone(), torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_training_epoch_runs_on_the_given_device():
+    """
+    Every tensor of a training step is on the device: on the meta device
+    any tensor made on the CPU and mixed in raises a device error.
+    """
+    from starcnet.normalization import Normalization
+    from starcnet.training.loop import _optimizer, _train_epoch
+
+    x, labels = _easy_data(16, 2)
+    module = StarcNet(width=4).to('meta')
+    weights = torch.from_numpy(class_weights(labels)).to('meta')
+    optimizer, scheduler = _optimizer(list(module.parameters()), learning_rate=1e-3,
+                                      weight_decay=1e-4, epochs=1, steps_per_epoch=2)
+    for kind in ({'kind': 'affine', 'offset': [0] * 5, 'scale': [1] * 5},
+                 {'kind': 'asinh', 'offset': [0] * 5, 'scale': [1] * 5}):
+        losses = _train_epoch(
+            module, torch.from_numpy(x), torch.from_numpy(labels - 1),
+            torch.randperm(16, generator=torch.Generator().manual_seed(0)),
+            batch_size=8, normalization=Normalization.from_metadata(kind),
+            loss_fn=torch.nn.CrossEntropyLoss(weight=weights), optimizer=optimizer,
+            scheduler=scheduler, augment=True, band_dropout=0.5,
+            generator=torch.Generator().manual_seed(0), device=torch.device('meta'))
+        assert [size for _, size in losses] == [8, 8]
+        assert all(loss.device.type == 'meta' for loss, _ in losses)
+    assert all(p.device.type == 'meta' for p in module.parameters())
+    # the check can fail: loss weights left on the CPU are caught
+    with pytest.raises(RuntimeError, match='device'):
+        _train_epoch(
+            module, torch.from_numpy(x), torch.from_numpy(labels - 1), torch.arange(16),
+            batch_size=8, normalization=Normalization.from_metadata(kind),
+            loss_fn=torch.nn.CrossEntropyLoss(weight=weights.new_empty(4, device='cpu')),
+            optimizer=optimizer, scheduler=scheduler, augment=False, band_dropout=0,
+            generator=None, device=torch.device('meta'))
+
+
+def test_fit_device_reaches_every_part(monkeypatch):
+    import starcnet.models.inference as inference
+    import starcnet.training.loop as loop
+
+    seen = {}
+    original_predictor = inference.Predictor
+    original_base = loop._base_model
+
+    class Spy(original_predictor):
+        def __init__(self, network, normalization, **kwargs):
+            seen['predictor'] = kwargs['device']
+            seen['network'] = next(network.parameters()).device
+            super().__init__(network, normalization, **kwargs)
+
+    def base(model, device):
+        seen['base'] = device
+        return original_base(model, device)
+
+    monkeypatch.setattr(inference, 'Predictor', Spy)
+    monkeypatch.setattr(loop, '_base_model', base)
+    x, labels = _easy_data(16, 5)
+    result = fit(x, labels, model='sim-small-v1', epochs=1, batch_size=8,
+                 val_fraction=0.25, device='auto')
+    cpu = torch.device('cpu')
+    assert seen == {'predictor': cpu, 'network': cpu, 'base': cpu}
+    assert result.metadata['training']['device'] == 'cpu'
