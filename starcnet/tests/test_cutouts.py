@@ -164,3 +164,127 @@ def test_normalize_does_not_alias_float32_input():
 def test_normalize_errors(norm, match):
     with pytest.raises(ValueError, match=match):
         normalize(np.zeros((1, 5, 2, 2)), norm)
+
+
+def _eps_and_electron_images(seed=0, exptime=37.5):
+    import astropy.units as u
+    from astropy.nddata import NDData
+
+    from starcnet import MultiBandImage
+
+    rng = np.random.default_rng(seed)
+    eps = {b: rng.normal(1, 0.2, (70, 90)).astype(np.float32) for b in ('F555W', 'F814W')}
+    eps['F555W'][30:40, 50:60] = np.nan
+    electrons = MultiBandImage({
+        'F555W': NDData(eps['F555W'] * exptime, unit=u.electron,
+                        meta={'EXPTIME': exptime}),
+        'F814W': NDData(eps['F814W'], unit=u.electron / u.s)})
+    return MultiBandImage(eps), electrons
+
+
+def test_image_cutouts_in_electrons_per_second():
+    from starcnet.cutouts import image_cutouts
+
+    per_second, electrons = _eps_and_electron_images()
+    x, y = np.array([45.2, 3.0, 54.0, 120.0]), np.array([35.7, 60.0, 20.0, 10.0])
+    a, fa, ma = image_cutouts(per_second, x, y)
+    b, fb, mb = image_cutouts(electrons, x, y)
+    # the factor 1 / EXPTIME is applied once: same cutouts as the e-/s image
+    np.testing.assert_allclose(b, a, rtol=1e-6)
+    np.testing.assert_array_equal(fa, fb)
+    np.testing.assert_array_equal(ma, mb)
+    assert fb[3] & CutoutFlag.OUTSIDE and fb[1] & CutoutFlag.EDGE
+    # what extract_cutouts gives on the stored pixels, scaled once
+    arrays, masks, scales = electrons.band_arrays()
+    raw, flags = extract_cutouts(arrays, x, y, masks=masks)
+    assert scales[0] == pytest.approx(1 / 37.5)
+    np.testing.assert_array_equal(b, raw * scales[None, :, None, None])
+    # the image itself is not changed
+    np.testing.assert_array_equal(electrons['F555W'].data, arrays[0])
+    # bands picked and ordered; a chunk of positions at a time is the same
+    c, _, _ = image_cutouts(electrons, x[1:3], y[1:3], bands=['F814W', 'F555W'])
+    np.testing.assert_array_equal(c, b[1:3, ::-1])
+
+
+def test_image_cutouts_masks_and_dict_input():
+    from starcnet import MultiBandImage
+    from starcnet.cutouts import image_cutouts
+
+    data = np.ones((64, 64), np.float32)
+    mask = np.zeros((64, 64), bool)
+    mask[31, 31] = True
+    image = MultiBandImage({'F555W': data}, mask=mask)
+    _, flags, _ = image_cutouts(image, [31.0], [31.0])
+    assert flags[0] & CutoutFlag.MASKED and flags[0] & CutoutFlag.UNCLASSIFIED
+    _, flags, _ = image_cutouts(image, [31.0], [31.0], use_masks=False)
+    assert flags[0] == 0
+    cutouts, flags, missing = image_cutouts({'F555W': data}, [31.0], [31.0], size=8)
+    assert cutouts.shape == (1, 1, 8, 8) and flags[0] == 0 and not missing.any()
+
+
+class TestTablePositions:
+    """One parser, one strictness, for every table of positions."""
+
+    def test_accepted(self):
+        import astropy.units as u
+        from astropy.table import MaskedColumn, QTable, Table
+
+        from starcnet.cutouts import table_positions
+
+        for table in (Table({'x': [1.5, 2.0], 'y': [3, 4]}),
+                      QTable({'x_centroid': [1.5, 2.0] * u.pix, 'y_centroid': [3, 4] * u.pix}),
+                      Table({'xcentroid': MaskedColumn([1.5, 2.0]), 'ycentroid': [3., 4.]}),
+                      Table({'x': [1.5, 2.0], 'y': [3., 4.]}, units={'x': 'pixel'})):
+            x, y = table_positions(table)
+            assert x.dtype == np.float64 and y.dtype == np.float64
+            np.testing.assert_array_equal(x, [1.5, 2.0])
+            np.testing.assert_array_equal(y, [3.0, 4.0])
+
+    @pytest.mark.parametrize('what, match', [
+        ('masked', r"'y' of the catalog has 2 masked value\(s\) \(rows 1, 2\)"),
+        ('masked quantity', r"'x' of the catalog has 1 masked value\(s\) \(rows 0\)"),
+        ('degrees', r"'x' of the catalog must be in pixels .*got unit deg"),
+        ('nan', r'2 source position\(s\) are not finite \(rows 0, 2\) in the catalog'),
+        ('inf', r'1 source position\(s\) are not finite \(rows 1\)'),
+        ('none', r'no pixel positions'),
+    ])
+    def test_refused(self, what, match):
+        import astropy.units as u
+        from astropy.table import MaskedColumn, QTable, Table
+        from astropy.utils.masked import Masked
+
+        from starcnet.cutouts import table_positions
+
+        x, y = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]
+        table = {
+            'masked': Table({'x': x, 'y': MaskedColumn(y, mask=[0, 1, 1])}),
+            'masked quantity': QTable({'x': Masked(x * u.pix, mask=[1, 0, 0]), 'y': y}),
+            'degrees': QTable({'x': x * u.deg, 'y': y}),
+            'nan': Table({'x': [np.nan, 2, 3], 'y': [4, 5, np.nan]}),
+            'inf': Table({'x': x, 'y': [4, np.inf, 6]}),
+            'none': Table({'ra': x, 'dec': y}),
+        }[what]
+        with pytest.raises(ValueError, match=match):
+            table_positions(table, 'catalog')
+
+    def test_every_user_is_as_strict(self):
+        """The classifier, metrics, regions and training refuse the same table."""
+        from astropy.table import MaskedColumn, Table
+
+        from starcnet.classifier import _positions
+        from starcnet.metrics import _xy
+        from starcnet.regions import catalog_to_regions
+        from starcnet.training import cutouts_from_catalog
+
+        table = Table({'x': MaskedColumn([1.0, 2.0], mask=[0, 1]), 'y': [3.0, 4.0],
+                       'cluster_class': [1, 2], 'human_class': [1, 2],
+                       **{f'prob_class{k}': [0.25, 0.25] for k in range(1, 5)}})
+        match = r"'x' .*has 1 masked value\(s\) \(rows 1\)"
+        with pytest.raises(ValueError, match=match):
+            _positions(table, None)
+        with pytest.raises(ValueError, match=match):
+            _xy(table, 'reference')
+        with pytest.raises(ValueError, match=match):
+            catalog_to_regions(table)
+        with pytest.raises(ValueError, match=match):
+            cutouts_from_catalog({'F555W': np.ones((64, 64))}, table, bands=['F555W'])
