@@ -287,13 +287,17 @@ def test_data_module_does_not_import_torch():
     import subprocess
     import sys
 
+    import starcnet
+
     code = ('import sys, starcnet.training.data, starcnet.training.results, '
             'starcnet.training; '
             'from starcnet.training import cutouts_from_catalog, class_weights, '
             'fit_temperature, save_trained, TrainingResult, LabelledCutouts; '
             'print("torch" in sys.modules)')
+    # run where this starcnet is the one imported
+    root = os.path.dirname(os.path.dirname(starcnet.__file__))
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=root)
     assert out.stdout.strip() == 'False', out.stderr
     # the torch-side names are there when asked for
     import starcnet.training as training

@@ -163,7 +163,10 @@ def fit(cutouts=None, labels=None, *, train_data=None, validation=None,
     ------
     ValueError
         If the cutouts and labels do not match, a label is not 1-4, an
-        argument is out of range, or the cutouts do not fit the model.
+        argument is out of range, the cutouts do not fit the model, or
+        ``device`` is not one of those above.
+    RuntimeError
+        If ``device`` asks for CUDA and torch sees no GPU.
 
     Examples
     --------
