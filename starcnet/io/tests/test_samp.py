@@ -1,82 +1,27 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-SAMP: a private hub (pyvo's, standard profile only, its lock file in a
-temporary folder named by SAMP_HUB, so the user's ~/.samp is never
-read or written) and receiving clients that record what they get.
+starcnet.io.samp.send against a private hub (the ``samp_hub`` fixture)
+with clients that record what they receive.
 """
-
-import threading
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
 
+from starcnet.io import catalog_to_regions, write_catalog
+from starcnet.io.samp import DS9_MTYPE, TABLE_MTYPE, send
+from starcnet.tests._samp import Receiver, url_path
 from starcnet.tests._tools import require_module
 
-samp = require_module('pyvo.samp', 'pip install pyvo')
-
-from starcnet.io import catalog_to_regions, read_votable, write_catalog  # noqa: E402
-from starcnet.io.samp import DS9_MTYPE, TABLE_MTYPE, send  # noqa: E402
+require_module('pyvo.samp', 'pip install pyvo')
 
 
-def _path(url):
-    return urllib.request.url2pathname(urllib.parse.urlparse(url).path)
-
-
-class Receiver:
-    """A SAMP client that reads what it is sent while the file still exists."""
-
-    def __init__(self, hub, name, mtype):
-        self.received = []
-        self.done = threading.Event()
-        self.client = samp.SAMPIntegratedClient(name=name)
-        self.client.connect(hub=hub)
-        self.client.bind_receive_call(mtype, self._receive)
-
-    def _receive(self, private_key, sender_id, msg_id, mtype, params, extra):
-        try:
-            if mtype == TABLE_MTYPE:
-                self.received.append((params, read_votable(_path(params['url']))))
-            else:
-                cmd = params['cmd']
-                path = cmd[cmd.index('{') + 1:cmd.rindex('}')]
-                with open(path) as fh:
-                    self.received.append((params, fh.read()))
-            self.client.reply(msg_id, {'samp.status': samp.SAMP_STATUS_OK,
-                                       'samp.result': {}})
-        finally:
-            self.done.set()
-
-    def close(self):
-        self.client.disconnect()
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    lockfile = tmp_path / 'samp'
-    monkeypatch.setenv('SAMP_HUB', f'std-lockurl:{lockfile.as_uri()}')
-    server = samp.SAMPHubServer(web_profile=False, lockfile=str(lockfile),
-                                mode='single', pool_size=1)
-    server.start(wait=False)
-    receivers = []
-    try:
-        yield server, receivers
-    finally:
-        for receiver in receivers:
-            receiver.close()
-        server.stop()
-    assert not lockfile.exists()
-
-
-def test_send_catalog_and_regions(hub, classified, tmp_path):
-    server, receivers = hub
+def test_send_catalog_and_regions(samp_hub, classified, tmp_path):
+    server, receivers = samp_hub
     topcat = Receiver(server, 'topcat', TABLE_MTYPE)
     ds9 = Receiver(server, 'ds9', DS9_MTYPE)
     receivers += [topcat, ds9]
     sent = send(classified, catalog_to_regions(classified), name='ngc0')
-    assert sent == {TABLE_MTYPE: [topcat.client.get_public_id()],
-                    DS9_MTYPE: [ds9.client.get_public_id()]}
+    assert sent == {TABLE_MTYPE: [topcat.id], DS9_MTYPE: [ds9.id]}
     (params, table), = topcat.received
     assert params['name'] == 'ngc0'
     assert len(table) == len(classified)
@@ -91,8 +36,8 @@ def test_send_catalog_and_regions(hub, classified, tmp_path):
     assert not list(tmp_path.glob('starcnet-samp-*'))
 
 
-def test_send_file_to_named_recipient(hub, classified, tmp_path):
-    server, receivers = hub
+def test_send_file_to_named_recipient(samp_hub, classified, tmp_path):
+    server, receivers = samp_hub
     topcat = Receiver(server, 'topcat', TABLE_MTYPE)
     other = Receiver(server, 'aladin', TABLE_MTYPE)
     receivers += [topcat, other]
@@ -100,13 +45,13 @@ def test_send_file_to_named_recipient(hub, classified, tmp_path):
     write_catalog(classified, path)
     with pytest.warns(Warning, match='no DS9 is registered'):
         sent = send(path, tmp_path / 'none.reg', recipient='topcat')
-    assert sent == {TABLE_MTYPE: [topcat.client.get_public_id()], DS9_MTYPE: []}
+    assert sent == {TABLE_MTYPE: [topcat.id], DS9_MTYPE: []}
     assert other.received == []
-    assert _path(topcat.received[0][0]['url']) == str(path)
+    assert url_path(topcat.received[0][0]['url']) == str(path)
     assert path.exists()
 
 
-def test_no_receiver(hub, classified):
+def test_no_receiver(samp_hub, classified):
     with pytest.raises(ConnectionError, match='no SAMP client that loads VOTables'):
         send(classified)
 
