@@ -110,11 +110,18 @@ def samp_hub(tmp_path, monkeypatch):
     A private SAMP hub (needs pyvo) for this test only; yields ``(hub,
     receivers)`` (see `starcnet.tests._samp.private_hub`).
     """
+    import threading
+
     from starcnet.tests._samp import private_hub
 
+    before = set(threading.enumerate())
     with private_hub(tmp_path, monkeypatch) as hub:
         yield hub
     assert not (tmp_path / 'samp').exists()
+    left = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    for thread in left:
+        thread.join(timeout=10)
+    assert not [t.name for t in left if t.is_alive()], 'SAMP threads left running'
 
 
 @pytest.fixture
