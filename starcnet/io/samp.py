@@ -45,7 +45,7 @@ def _file_url(path):
 def _call(client, samp, recipients, message, timeout, what):
     for recipient in recipients:
         try:
-            response = client.call_and_wait(recipient, message, str(int(timeout)))
+            response = client.call_and_wait(recipient, message, str(max(1, round(timeout))))
         except samp.SAMPProxyError as exc:
             msg = f'SAMP client {recipient} did not load the {what}: {exc.faultString}'
             raise RuntimeError(msg) from None
