@@ -46,8 +46,7 @@ from .classifier import StarClusterClassifier  # noqa: E402
 from .cutouts import CutoutFlag  # noqa: E402
 from .detection import find_candidates  # noqa: E402
 from .images import MultiBandImage  # noqa: E402
-from .io import read_catalog, write_catalog  # noqa: E402
-from .regions import catalog_to_regions, write_regions  # noqa: E402
+from .io import catalog_to_regions, read_catalog, write_catalog, write_regions  # noqa: E402
 
 __all__ = ['conf', 'Conf', '__version__', 'StarClusterClassifier',
            'MultiBandImage', 'CutoutFlag', 'find_candidates',

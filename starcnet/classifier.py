@@ -311,28 +311,44 @@ class StarClusterClassifier:
         return self._table(table, x, y, logits, flags, image, band_map)
 
     def _table(self, table, x, y, logits, flags, image, band_map):
+        # Every added column has a description and a UCD (kept in ECSV
+        # and VOTable); classes, probabilities and flags are pure numbers
+        # and carry no unit: a dimensionless unit would turn them into
+        # masked Quantity columns in a QTable, which numpy.ma functions
+        # do not handle.
         unclassified = (flags & CutoutFlag.UNCLASSIFIED) != 0
         proba = _softmax(logits)
         cls = np.argmax(proba, axis=1).astype(np.int16) + 1
         names = self.class_names
         table['cluster_class'] = MaskedColumn(
-            cls, mask=unclassified, description='LEGUS class (1-4) from StarcNet')
+            cls, mask=unclassified, meta={'ucd': 'meta.code.class'},
+            description='LEGUS class (1-4) from StarcNet; masked (null) where '
+                        'the source was not classified (see starcnet_flags)')
         table['cluster_class_name'] = MaskedColumn(
             np.array([names[c] for c in cls], dtype=f'U{max(map(len, names.values()))}'),
-            mask=unclassified, description='LEGUS class name')
+            mask=unclassified, meta={'ucd': 'src.class'},
+            description='LEGUS class name of cluster_class')
         for k in range(proba.shape[1]):
             table[f'prob_class{k + 1}'] = MaskedColumn(
-                proba[:, k], mask=unclassified,
-                description=f'probability of LEGUS class {k + 1}')
+                proba[:, k], mask=unclassified, meta={'ucd': 'stat.probability'},
+                description=f'StarcNet probability of LEGUS class {k + 1} '
+                            f'({names[k + 1]})')
         table['prob_cluster'] = MaskedColumn(
             proba[:, 0] + proba[:, 1], mask=unclassified,
+            meta={'ucd': 'stat.probability'},
             description='probability of a cluster (class 1 or 2)')
         table['starcnet_flags'] = MaskedColumn(
-            flags, description='bit flags: ' + ', '.join(
+            flags, meta={'ucd': 'meta.code.qual'}, description='bit flags: ' + ', '.join(
                 f'{f.value}={f.name}' for f in CutoutFlag)
             + ' (MISSING_BAND: a band has no data there, classified from the others)')
+        for name, axis in zip(position_columns(table, 'source table'), 'xy'):
+            if not table[name].info.description:
+                table[name].info.description = (
+                    f'0-based {axis} pixel position (centre of the first pixel is 0)')
         if image.wcs is not None and 'sky_centroid' not in table.colnames:
             table['sky_centroid'] = image.wcs.pixel_to_world(x, y)
+            table['sky_centroid'].info.description = (
+                'sky position of (x, y) from the image WCS')
         table.meta['starcnet'] = self._meta(band_map)
         table.meta['starcnet']['pixel_units'] = {
             band: image[used].meta.get('unit_note', 'electrons per second')
@@ -370,9 +386,9 @@ class StarClusterClassifier:
         """
         DS9 regions for a classified catalog, coloured by class.
 
-        See `starcnet.regions.catalog_to_regions` for the keywords.
+        See `starcnet.io.ds9.catalog_to_regions` for the keywords.
         """
-        from .regions import catalog_to_regions
+        from .io.ds9 import catalog_to_regions
 
         return catalog_to_regions(catalog, **kwargs)
 

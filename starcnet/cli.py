@@ -10,8 +10,6 @@ import sys
 
 import numpy as np
 
-from .legus import PIXEL_SCALE
-
 __all__ = ['main']
 
 log = logging.getLogger('starcnet')
@@ -49,20 +47,6 @@ def _show_progress(args):
     return (not args.quiet) and sys.stderr.isatty() and _optional_deps.HAS_TQDM
 
 
-def _classify_and_write(clf, image, sources, output, regions, overwrite,
-                        progress_bar=False):
-    from .io import write_catalog
-    from .regions import write_regions
-
-    catalog = clf(image, sources, progress_bar=progress_bar)
-    write_catalog(catalog, output, overwrite=overwrite)
-    log.info('wrote %s (%d sources)', output, len(catalog))
-    if regions:
-        write_regions(clf.to_regions(catalog), regions, overwrite=overwrite)
-        log.info('wrote %s', regions)
-    return catalog
-
-
 def _summary(catalog):
     classes = np.ma.asarray(catalog['cluster_class'])
     counts = {k: int(np.count_nonzero(classes == k)) for k in range(1, 5)}
@@ -75,12 +59,21 @@ def _summary(catalog):
     return '\n'.join(lines)
 
 
-def cmd_classify(args):
-    from astropy.table import QTable
+def _read_sources(args):
+    from .io import read_sources
 
+    try:
+        return read_sources(args.catalog, format=args.catalog_format)
+    except (OSError, ValueError) as exc:
+        msg = f'cannot read the catalog {args.catalog}: {exc}'
+        raise CLIError(msg) from exc
+
+
+def cmd_classify(args):
     from .classifier import StarClusterClassifier
     from .detection import find_candidates
     from .images import MultiBandImage
+    from .io import write_catalog, write_regions
 
     if bool(args.catalog) == bool(args.detect):
         msg = 'give a source catalog with --catalog, or --detect to find sources'
@@ -88,102 +81,46 @@ def cmd_classify(args):
     _check_outputs([args.output, args.regions], args.overwrite)
     image = MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
     if args.catalog:
-        try:
-            sources = QTable.read(args.catalog, format=args.catalog_format)
-        except Exception as exc:
-            msg = f'cannot read the catalog {args.catalog}: {exc}'
-            raise CLIError(msg) from exc
+        sources = _read_sources(args)
     else:
         sources = find_candidates(image, args.detect_band, fwhm=args.fwhm,
                                   nsigma=args.nsigma)
         log.info('DAOStarFinder found %d sources in %s', len(sources), args.detect_band)
     clf = StarClusterClassifier(args.model, device=args.device,
                                 batch_size=args.batch_size)
-    catalog = _classify_and_write(clf, image, sources, args.output,
-                                  args.regions, args.overwrite,
-                                  progress_bar=_show_progress(args))
+    catalog = clf(image, sources, progress_bar=_show_progress(args))
+    write_catalog(catalog, args.output, format=args.format, overwrite=args.overwrite)
+    log.info('wrote %s (%d sources)', args.output, len(catalog))
+    if args.regions:
+        write_regions(clf.to_regions(catalog), args.regions, overwrite=args.overwrite)
+        log.info('wrote %s', args.regions)
     print(_summary(catalog))
+    if args.samp:
+        _send(catalog, args.regions)
+
+
+def _send(catalog, regions):
+    try:
+        from .io.samp import send
+        sent = send(catalog, regions)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"sent the catalog over SAMP to {len(sent['table.load.votable'])} "
+          'application(s)' + (f", the regions to {len(sent['ds9.set'])} DS9(s)"
+                              if 'ds9.set' in sent else ''))
 
 
 def cmd_demo(args):
-    from astropy.io import fits
+    from .simulation.demo import demo_paths, run_demo
 
-    from .classifier import StarClusterClassifier
-    from .detection import find_candidates
-    from .images import MultiBandImage
-    from .simulation import make_scene
-
-    outdir = args.output_dir
-    os.makedirs(outdir, exist_ok=True)
-    catalog_path = os.path.join(outdir, 'demo_starcnet.ecsv')
-    regions_path = os.path.join(outdir, 'demo_starcnet.reg')
-    band_paths = {}
-    images, truth = make_scene(shape=(args.size, args.size), seed=args.seed)
-    band_paths = {band: os.path.join(outdir, f'demo_{band.lower()}.fits')
-                  for band in images}
-    _check_outputs([catalog_path, regions_path, *band_paths.values()],
-                   args.overwrite)
-    wcs = _demo_wcs(args.size)
-    for band, data in images.items():
-        header = wcs.to_header()
-        header.update({'FILTER': band, 'BUNIT': 'ELECTRONS/S'})
-        fits.PrimaryHDU(data, header=header).writeto(band_paths[band],
-                                                     overwrite=args.overwrite)
-    log.info('wrote a simulated %dx%d 5-band scene to %s', args.size, args.size, outdir)
-    image = MultiBandImage.read(band_paths)
-    sources = find_candidates(image, 'F555W', fwhm=2.5, nsigma=args.nsigma)
-    log.info('DAOStarFinder found %d sources in F555W', len(sources))
-    clf = StarClusterClassifier(args.model, device=args.device,
-                                batch_size=args.batch_size)
-    catalog = _classify_and_write(clf, image, sources, catalog_path,
-                                  regions_path, args.overwrite,
-                                  progress_bar=_show_progress(args))
-    print(_summary(catalog))
-    print(_truth_summary(catalog, truth))
-    print(f'outputs: {catalog_path}, {regions_path}')
-
-
-def _demo_wcs(size):
-    """
-    A TAN WCS at the LEGUS pixel scale (0.0396 arcsec), centred near
-    NGC 1566, so that the demo shows sky coordinates too.
-    """
-    from astropy.wcs import WCS
-
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
-    wcs.wcs.crval = [65.00175, -54.93781]
-    wcs.wcs.crpix = [(size + 1) / 2, (size + 1) / 2]
-    wcs.wcs.cdelt = [-PIXEL_SCALE / 3600, PIXEL_SCALE / 3600]
-    return wcs
-
-
-def _truth_summary(catalog, truth, max_sep=2.0):
-    """
-    Agreement of the demo's classes with the simulated truth, matching
-    each simulated candidate to the nearest detection.
-    """
-    from scipy.spatial import cKDTree
-
-    if len(catalog) == 0 or len(truth) == 0:
-        return 'no detections to compare with the simulated truth'
-    det = np.column_stack([np.asarray(catalog['x_centroid'], float),
-                           np.asarray(catalog['y_centroid'], float)])
-    true = np.column_stack([np.asarray(truth['x'], float), np.asarray(truth['y'], float)])
-    dist, idx = cKDTree(det).query(true)
-    found = dist <= max_sep
-    pred = np.ma.asarray(catalog['cluster_class'])[idx[found]]
-    ok = ~np.ma.getmaskarray(pred)
-    pred = np.ma.getdata(pred)[ok]
-    ref = np.asarray(truth['true_class'])[found][ok]
-    if ref.size == 0:
-        return 'no simulated candidate was detected and classified'
-    acc = np.mean(pred == ref)
-    binary = np.mean((pred <= 2) == (ref <= 2))
-    return (f'simulated candidates detected and classified: {ref.size} of '
-            f'{len(truth)}; agreement with the simulated truth: '
-            f'{100 * acc:.1f}% (4 classes), {100 * binary:.1f}% '
-            '(cluster 1+2 vs 3+4)')
+    _check_outputs(demo_paths(args.output_dir).values(), args.overwrite)
+    result = run_demo(args.output_dir, model=args.model, size=args.size,
+                      seed=args.seed, nsigma=args.nsigma, device=args.device,
+                      batch_size=args.batch_size, overwrite=args.overwrite,
+                      progress_bar=_show_progress(args))
+    print(_summary(result.catalog))
+    print(result.summary())
+    print(f"outputs: {result.paths['catalog']}, {result.paths['regions']}")
 
 
 def cmd_plot(args):
@@ -283,23 +220,13 @@ def cmd_models(args):
 
 
 def cmd_train(args):
-    from astropy.table import QTable
-
-    from .catalogs import read_legus
     from .images import MultiBandImage
     from .training import cutouts_from_catalog, fit, save_trained
 
     _check_outputs([args.output], args.overwrite)
     image = MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
     name = os.fspath(args.catalog)
-    try:
-        if name.endswith(('.tab', '.tab.gz')):
-            table = read_legus(name)
-        else:
-            table = QTable.read(name, format=args.catalog_format)
-    except Exception as exc:
-        msg = f'cannot read the catalog {args.catalog}: {exc}'
-        raise CLIError(msg) from exc
+    table = _read_sources(args)
     bands = None
     if args.base_model:
         from .models.registry import get_model_info, list_models
@@ -371,15 +298,15 @@ def _parser():
 
     p = sub.add_parser('classify', help='classify sources in a 5-band image',
                        description='Classify candidates in five aligned band images '
-                                   '(FITS, e-/s) and write an ECSV catalog and '
-                                   'optionally DS9 regions.')
+                                   '(FITS, e-/s) and write an ECSV or VOTable '
+                                   'catalog, optionally DS9 regions, and send '
+                                   'them to TOPCAT and DS9 over SAMP.')
     p.add_argument('bands', nargs='+', metavar='BAND=FILE',
                    help='one FITS file per band, e.g. F275W=f275w_drc.fits')
-    p.add_argument('--catalog', help='source table (any format astropy reads) '
-                   'with x_centroid/y_centroid, xcentroid/ycentroid or x/y '
-                   '(0-based pixels)')
-    p.add_argument('--catalog-format', default=None,
-                   help="astropy format of --catalog, e.g. 'ascii.ecsv'")
+    p.add_argument('--catalog', help='source table with x_centroid/y_centroid, '
+                   'xcentroid/ycentroid or x/y (0-based pixels): ECSV, VOTable, '
+                   'LEGUS .tab, Source Extractor, or any format astropy reads')
+    _catalog_format(p)
     p.add_argument('--detect', action='store_true',
                    help='find sources with photutils DAOStarFinder instead')
     p.add_argument('--detect-band', default='F555W', help='band to detect in')
@@ -389,8 +316,14 @@ def _parser():
     p.add_argument('--hdu', default=None,
                    help='HDU (number or name) holding the image in every file')
     _common(p)
-    p.add_argument('--output', '-o', required=True, help='output ECSV catalog')
+    p.add_argument('--output', '-o', required=True,
+                   help='output catalog: VOTable for .vot/.xml, else ECSV')
+    p.add_argument('--format', choices=['ecsv', 'votable'], default=None,
+                   help='format of --output, whatever its name')
     p.add_argument('--regions', '-r', help='output DS9 region file')
+    p.add_argument('--samp', action='store_true',
+                   help='send the catalog to TOPCAT (and the regions to DS9) '
+                        'through the running SAMP hub (needs pyvo)')
     p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     p.set_defaults(func=cmd_classify)
 
@@ -455,8 +388,7 @@ def _parser():
     p.add_argument('--catalog', '-c', required=True,
                    help='labelled catalog with 0-based x/y (or x_centroid/y_centroid) '
                         'pixel positions; LEGUS .tab files are read with read_legus')
-    p.add_argument('--catalog-format', default=None,
-                   help="astropy format of --catalog, e.g. 'ascii.ecsv'")
+    _catalog_format(p)
     p.add_argument('--class-column', default='human_class',
                    help='column with the classes 1-4 (default: %(default)s); '
                         'masked or 0 = unlabelled')
@@ -505,6 +437,13 @@ def _parser():
     p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     p.set_defaults(func=cmd_classify_many)
     return parser
+
+
+def _catalog_format(p):
+    p.add_argument('--catalog-format', default=None,
+                   help="format of --catalog: legus, sextractor, ecsv, votable or "
+                        "an astropy format such as 'ascii.csv' (default: from "
+                        'the name and first bytes)')
 
 
 def _common(p):

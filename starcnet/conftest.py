@@ -88,10 +88,10 @@ def write_test_scene(directory):
     """
     from astropy.io import fits
 
-    from starcnet.cli import _demo_wcs
+    from starcnet.simulation.demo import demo_wcs
 
     bands, sources = make_test_scene()
-    wcs = _demo_wcs(240)
+    wcs = demo_wcs(240)
     band_args = []
     for band, data in bands.items():
         header = wcs.to_header()
@@ -102,6 +102,26 @@ def write_test_scene(directory):
     catalog = directory / 'sources.ecsv'
     sources.write(catalog)
     return band_args, catalog, sources
+
+
+@pytest.fixture
+def samp_hub(tmp_path, monkeypatch):
+    """
+    A private SAMP hub (needs pyvo) for this test only; yields ``(hub,
+    receivers)`` (see `starcnet.tests._samp.private_hub`).
+    """
+    import threading
+
+    from starcnet.tests._samp import private_hub
+
+    before = set(threading.enumerate())
+    with private_hub(tmp_path, monkeypatch) as hub:
+        yield hub
+    assert not (tmp_path / 'samp').exists()
+    left = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    for thread in left:
+        thread.join(timeout=10)
+    assert not [t.name for t in left if t.is_alive()], 'SAMP threads left running'
 
 
 @pytest.fixture

@@ -157,14 +157,6 @@ def _classifier(model, device, batch_size, precision, torch_threads=None):
     return clf
 
 
-def _read_sources(path):
-    from .io import read_catalog
-
-    if path.lower().endswith('.ecsv'):
-        return read_catalog(path)
-    return QTable.read(path)
-
-
 def classify_galaxy(galaxy, *, model=None, device='cpu', batch_size=None,
                     precision='float32', overwrite=False, torch_threads=None):
     """
@@ -189,12 +181,12 @@ def classify_galaxy(galaxy, *, model=None, device='cpu', batch_size=None,
         written (the catalog stays on the worker's disk).
     """
     from .images import MultiBandImage
-    from .io import write_catalog
+    from .io import read_sources, write_catalog
 
     galaxy = _check_entry(galaxy, 0, 'galaxy')
     clf = _classifier(model, device, batch_size, precision, torch_threads)
     image = MultiBandImage.read(galaxy['bands'])
-    catalog = clf(image, _read_sources(galaxy['catalog']))
+    catalog = clf(image, read_sources(galaxy['catalog']))
     catalog.meta['starcnet']['galaxy'] = galaxy['name']
     if galaxy['output'] is None:
         return catalog

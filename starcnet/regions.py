@@ -1,96 +1,28 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-DS9 regions of classified catalogs, through the ``regions`` package.
+Deprecated: use `starcnet.io.ds9` (or ``starcnet.catalog_to_regions`` and
+``starcnet.write_regions``).
+
+This module's name was the name of the ``regions`` package it uses; its
+contents moved to `starcnet.io.ds9` in 0.2.  Its names still work here,
+with an `~astropy.utils.exceptions.AstropyDeprecationWarning`, and the
+module will be removed in 0.3.
 """
 
-import numpy as np
-from astropy import units as u
-from astropy.coordinates import SkyCoord
-from regions import CirclePixelRegion, CircleSkyRegion, PixCoord, Regions
+import warnings
 
-from ._io import atomic_write
-from .cutouts import table_positions
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
-__all__ = ['CLASS_COLORS', 'catalog_to_regions', 'write_regions']
+from .io import ds9 as _ds9
 
-#: DS9 colour per LEGUS class; ``None`` is for unclassified sources.
-CLASS_COLORS = {1: 'green', 2: 'cyan', 3: 'yellow', 4: 'red', None: 'magenta'}
+__all__ = []
 
 
-def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
-                       label=True):
-    """
-    One circle region per source, coloured and labelled by class.
-
-    Parameters
-    ----------
-    catalog : `~astropy.table.Table`
-        A catalog classified by `~starcnet.StarClusterClassifier`.
-    coord : {'pixel', 'sky'}, optional
-        Pixel regions at the 0-based pixel positions (written 1-based to
-        DS9 files by ``regions``), or sky regions at ``sky_centroid``.
-    radius : float or `~astropy.units.Quantity`, optional
-        Circle radius: pixels for ``'pixel'`` (default 5), an angle for
-        ``'sky'`` (default 0.2 arcsec, about 5 LEGUS pixels).
-    colors : dict, optional
-        Class (1-4, or `None` for unclassified) to DS9 colour name;
-        default `CLASS_COLORS`.
-    label : bool, optional
-        Label each circle with its class and probability, e.g.
-        ``'1 (0.93)'``; unclassified sources are labelled ``'?'``.
-
-    Returns
-    -------
-    regions : `~regions.Regions`
-    """
-    if 'cluster_class' not in catalog.colnames:
-        msg = ("the catalog has no 'cluster_class' column; classify it with "
-               'StarClusterClassifier first')
-        raise ValueError(msg)
-    colors = {**CLASS_COLORS, **(colors or {})}
-    classes = np.ma.asarray(catalog['cluster_class'])
-    mask = np.ma.getmaskarray(classes)
-    probs = np.column_stack([np.ma.getdata(catalog[f'prob_class{k}'])
-                             for k in range(1, 5)])
-    if coord == 'pixel':
-        radius = 5.0 if radius is None else float(radius)
-        x, y = table_positions(catalog, 'catalog')
-        centers = [PixCoord(xi, yi) for xi, yi in zip(x, y)]
-        make = CirclePixelRegion
-    elif coord == 'sky':
-        if 'sky_centroid' not in catalog.colnames:
-            msg = ("coord='sky' needs a 'sky_centroid' column (classify an "
-                   "image with a WCS), or use coord='pixel'")
-            raise ValueError(msg)
-        radius = 0.2 * u.arcsec if radius is None else u.Quantity(radius, u.arcsec)
-        sky = catalog['sky_centroid']
-        centers = [sky[i] for i in range(len(catalog))] if isinstance(sky, SkyCoord) else list(sky)
-        make = CircleSkyRegion
-    else:
-        msg = f"coord must be 'pixel' or 'sky', got {coord!r}"
-        raise ValueError(msg)
-
-    regions = []
-    for i, center in enumerate(centers):
-        cls = None if mask[i] else int(classes[i])
-        meta = {}
-        if label:
-            meta['text'] = '?' if cls is None else f'{cls} ({probs[i, cls - 1]:.2f})'
-        regions.append(make(center, radius, meta=meta,
-                            visual={'color': colors[cls]}))
-    return Regions(regions)
-
-
-def write_regions(regions, path, *, overwrite=False):
-    """
-    Write regions as a DS9 region file, atomically.
-
-    Parameters
-    ----------
-    regions : `~regions.Regions`
-    path : path-like
-    overwrite : bool, optional
-        Replace an existing file.
-    """
-    atomic_write(path, lambda tmp: regions.write(tmp, format='ds9', overwrite=True),
-                 overwrite=overwrite, suffix='.reg')
+def __getattr__(name):
+    if name in _ds9.__all__:
+        warnings.warn(f'starcnet.regions is deprecated; import {name} from '
+                      'starcnet.io.ds9 (or starcnet) instead',
+                      AstropyDeprecationWarning, stacklevel=2)
+        return getattr(_ds9, name)
+    msg = f'module {__name__!r} has no attribute {name!r}'
+    raise AttributeError(msg)

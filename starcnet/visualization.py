@@ -15,7 +15,7 @@ import numpy as np
 from .cutouts import CUTOUT_SIZE, image_cutouts, table_positions
 from .images import BAND_EQUIVALENTS, MultiBandImage
 from .metrics import CLASS_NAMES, LEGUS_CLASSES, confusion_matrix
-from .regions import CLASS_COLORS
+from .io.ds9 import CLASS_COLORS
 
 __all__ = ['RGB_BANDS', 'plot_rgb', 'plot_cutout_gallery',
            'plot_probability_histograms', 'plot_confusion_matrix']
@@ -142,7 +142,7 @@ def plot_rgb(image, catalog=None, *, bands=RGB_BANDS, stretch='asinh',
         The bands (anything `~starcnet.MultiBandImage` takes).
     catalog : `~astropy.table.Table`, optional
         A catalog classified by `~starcnet.StarClusterClassifier`: each
-        source is circled in its class colour (`~starcnet.regions.CLASS_COLORS`,
+        source is circled in its class colour (`~starcnet.io.ds9.CLASS_COLORS`,
         the DS9 colours: green, cyan, yellow and red for classes 1-4,
         magenta for sources that were not classified).  A table without
         ``cluster_class`` (e.g. straight from a finder) is drawn in white.

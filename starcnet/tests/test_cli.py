@@ -6,8 +6,8 @@ from astropy.table import QTable
 from regions import Regions
 
 from starcnet.cli import main
-from starcnet.io import read_catalog
 from starcnet.conftest import write_test_scene
+from starcnet.io import read_catalog
 
 
 @pytest.fixture
@@ -32,6 +32,60 @@ def test_classify_with_catalog(band_files, tiny_model_path, tmp_path, capsys):
     assert 'already exists; add --overwrite' in capsys.readouterr().err
     assert out.read_bytes() == before
     assert main([*argv, '--overwrite']) == 0
+
+
+def test_classify_votable_and_samp(band_files, tiny_model_path, tmp_path, capsys,
+                                   samp_hub):
+    from starcnet.tests._samp import Receiver
+
+    server, receivers = samp_hub
+    topcat = Receiver(server, 'topcat', 'table.load.votable')
+    ds9 = Receiver(server, 'ds9', 'ds9.set')
+    receivers += [topcat, ds9]
+    args, catalog, sources = band_files
+    out, reg = tmp_path / 'out.vot', tmp_path / 'out.reg'
+    assert main(['classify', *args, '--catalog', str(catalog), '--model',
+                 str(tiny_model_path), '-o', str(out), '-r', str(reg), '--samp']) == 0
+    assert ('sent the catalog over SAMP to 1 application(s), the regions to 1 DS9(s)'
+            in capsys.readouterr().out)
+    assert out.read_bytes().lstrip().startswith(b'<?xml')
+    written = read_catalog(out)
+    (params, table), = topcat.received
+    assert len(table) == len(written) == len(sources)
+    assert table.colnames == written.colnames
+    for name in ('cluster_class', 'prob_class1', 'starcnet_flags'):
+        assert table[name].info.description == written[name].info.description
+    assert table['sky_centroid'].ra.unit == 'deg'
+    assert table.meta['starcnet']['model'] == 'tiny-test'
+    (params, text), = ds9.received
+    assert text == reg.read_text()
+
+
+def test_classify_samp_without_hub(band_files, tiny_model_path, tmp_path, capsys,
+                                   monkeypatch):
+    pytest.importorskip('pyvo')
+    monkeypatch.setenv('SAMP_HUB', f'std-lockurl:{(tmp_path / "none").as_uri()}')
+    args, catalog, _ = band_files
+    out = tmp_path / 'out.ecsv'
+    assert main(['classify', *args, '--catalog', str(catalog), '--model',
+                 str(tiny_model_path), '-o', str(out), '--samp']) == 1
+    assert 'no SAMP hub is running' in capsys.readouterr().err
+    assert len(read_catalog(out)) == 12    # written before sending
+
+
+def test_classify_catalog_formats(band_files, tiny_model_path, tmp_path, capsys):
+    args, _, sources = band_files
+    csv = tmp_path / 'sources.csv'
+    sources.write(csv, format='ascii.csv')
+    out = tmp_path / 'out.dat'
+    assert main(['-q', 'classify', *args, '--catalog', str(csv), '--catalog-format',
+                 'ascii.csv', '--model', str(tiny_model_path), '-o', str(out),
+                 '--format', 'votable']) == 0
+    assert len(read_catalog(out, format='votable')) == len(sources)
+    assert main(['classify', *args, '--catalog', str(csv), '--catalog-format',
+                 'legus', '--model', str(tiny_model_path), '-o',
+                 str(tmp_path / 'x.ecsv')]) == 1
+    assert f'cannot read the catalog {csv}' in capsys.readouterr().err
 
 
 def test_classify_detect(band_files, tiny_model_path, tmp_path):

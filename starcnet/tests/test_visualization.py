@@ -9,7 +9,7 @@ from astropy.table import MaskedColumn
 from starcnet.cli import main
 from starcnet.conftest import write_test_scene
 from starcnet.io import read_catalog, write_catalog
-from starcnet.regions import CLASS_COLORS
+from starcnet.io.ds9 import CLASS_COLORS
 
 matplotlib = pytest.importorskip('matplotlib')
 matplotlib.use('Agg')

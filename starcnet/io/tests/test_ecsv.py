@@ -1,7 +1,5 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 
-import glob
-import shutil
 import subprocess
 
 import numpy as np
@@ -12,15 +10,7 @@ from astropy.table import QTable
 from astropy.utils.masked import Masked
 
 from starcnet.io import read_catalog, write_catalog
-
-
-def _stilts_command():
-    if shutil.which('stilts'):
-        return ['stilts']
-    jars = glob.glob('/usr/share/java/starlink-ttools*.jar')
-    if jars and shutil.which('java'):
-        return ['java', '-cp', '/usr/share/java/*', 'uk.ac.starlink.ttools.Stilts']
-    return None
+from starcnet.tests._tools import require_tool, stilts_input_formats
 
 
 def _table():
@@ -53,11 +43,16 @@ def test_unportable_column(tmp_path):
     assert not (tmp_path / 't.ecsv').exists()
 
 
-@pytest.mark.skipif(_stilts_command() is None, reason='STILTS is not installed')
 def test_stilts_reads_it(tmp_path):
+    stilts = require_tool('stilts')
+    if 'ecsv' not in stilts_input_formats(stilts):
+        # Not a missing tool but a limited build, so skipped in CI too:
+        # the VOTable test (test_votable.py) checks STILTS there.
+        pytest.skip("this STILTS has no ECSV reader (Debian's stilts 3.4.7 "
+                    'lacks it); install STILTS from https://www.star.bris.ac.uk/mbt/stilts/')
     path = tmp_path / 'c.ecsv'
     write_catalog(_table(), path)
-    out = subprocess.run([*_stilts_command(), 'tpipe', f'in={path}', 'ifmt=ecsv',
+    out = subprocess.run([stilts, 'tpipe', f'in={path}', 'ifmt=ecsv',
                           'ofmt=csv'], capture_output=True, text=True, timeout=120,
                          check=True).stdout.splitlines()
     assert out[0] == 'id,mag,sky_centroid_ra,sky_centroid_dec,cluster_class'
