@@ -15,7 +15,8 @@ from astropy.table import MaskedColumn, QTable, Table
 from . import conf
 from ._memmap import RowReleaser
 from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin,  # noqa: F401
-                      check_finite_positions, image_cutouts, table_positions)
+                      check_finite_positions, image_cutouts, position_columns,
+                      table_positions)
 from .images import MultiBandImage
 from .utils._progress import add_progress_bar
 

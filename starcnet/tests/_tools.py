@@ -10,10 +10,14 @@ import shutil
 
 import pytest
 
-__all__ = ['require_tool', 'require_module', 'in_ci', 'stilts_input_formats']
+__all__ = ['require_tool', 'require_module', 'missing', 'in_ci', 'stilts_input_formats']
 
 #: How to install the programs the tests use.
-INSTALL = {'stilts': 'apt-get install stilts'}
+INSTALL = {'stilts': 'apt-get install stilts starlink-ecsv-java',
+           'ds9': 'apt-get install saods9 xpa-tools',
+           'xpaget': 'apt-get install xpa-tools',
+           'xvfb-run': 'apt-get install xvfb xauth',
+           'chromium': 'apt-get install chromium'}
 
 
 def in_ci():
@@ -21,7 +25,8 @@ def in_ci():
     return os.environ.get('CI', '').strip().lower() == 'true'
 
 
-def _missing(reason):
+def missing(reason):
+    """Skip the calling test for ``reason``, or fail it when ``CI`` is ``true``."""
     if in_ci():
         pytest.fail(f'{reason}; CI=true, so this test must not be skipped')
     pytest.skip(reason, allow_module_level=True)
@@ -42,7 +47,7 @@ def require_tool(name, install=None):
     path = shutil.which(name)
     if path is None:
         how = install or INSTALL.get(name, f'install {name}')
-        _missing(f'{name.upper() if name == "stilts" else name} is not installed: {how}')
+        missing(f'{name.upper() if name == "stilts" else name} is not installed: {how}')
     return path
 
 
@@ -54,7 +59,7 @@ def require_module(name, install=None):
     try:
         return importlib.import_module(name)
     except ImportError:
-        _missing(f'{name} is not installed: {install or f"pip install {name}"}')
+        missing(f'{name} is not installed: {install or f"pip install {name}"}')
 
 
 def stilts_input_formats(stilts):
