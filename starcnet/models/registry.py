@@ -172,8 +172,8 @@ def describe_weights(entry, *, path, fmt, meta, state_dict, sha256):
     ----------
     entry : `~starcnet.models.ModelInfo` or None
         The registry entry of the file, if any: it keeps its name, kind,
-        filename, URLs and reference; the file's metadata gives the rest
-        (its description, licence and citation unless empty).
+        filename, URLs and reference, and its description, licence and
+        citation unless empty; the file's metadata gives the rest.
     path : str
         The file.
     fmt, meta, state_dict
@@ -211,9 +211,9 @@ def _from_file(entry, meta, *, source, sha256, size):
         url=entry.url, sha256=sha256, size=size, reference=entry.reference)
     return dataclasses.replace(
         described, name=entry.name,
-        description=described.description or entry.description,
-        license=described.license or entry.license,
-        citation=described.citation or entry.citation)
+        description=entry.description or described.description,
+        license=entry.license or described.license,
+        citation=entry.citation or described.citation)
 
 
 def list_models():
