@@ -15,7 +15,7 @@ are the fields of `~starcnet.models.ModelInfo`.  Kinds of models:
     normalisation, bands and classes.  Works offline.
 ``'remote'``
     Downloaded once into the astropy download cache (``pkgname='starcnet'``),
-    sha256-checked, then read from the cache offline (`starcnet.models.cache`).
+    sha256-checked, then read from the cache offline (``starcnet.models.cache``).
 ``'file'``
     A local weights file, registered by a user with `register_model`.
 

@@ -17,7 +17,7 @@ metadata key, ``'starcnet'``, whose value is a JSON object::
 `validate_metadata` checks such a dict; the normalisation inside it is
 checked by `starcnet.normalization.Normalization` (the one validator of
 normalisations), the temperature by
-`starcnet.models.inference.check_temperature`.
+``starcnet.models.inference.check_temperature``.
 `~starcnet.models.ModelInfo.to_metadata` writes this dict and
 `~starcnet.models.ModelInfo.from_metadata` reads it.
 """
