@@ -327,6 +327,11 @@ def register_model(model, *, name=None, overwrite=False, sha256=None, mirrors=()
     --------
     unregister_model
     """
+    if name is not None:
+        _check_name(name, overwrite)  # before reading a file
+    if not _is_url(model) and (mirrors or format is not None):
+        msg = 'mirrors= and format= are for a model given by its URL'
+        raise ValueError(msg)
     if isinstance(model, ModelInfo):
         info = _register_info(model, name=name, sha256=sha256)
     elif _is_url(model):
@@ -357,7 +362,7 @@ def _check_name(name, overwrite):
         raise ValueError(msg)
     if name in _REGISTRY and not overwrite:
         taken = _REGISTRY[name]
-        where = taken.filename if taken.kind == 'file' else taken.url[0]
+        where = taken.url[0] if taken.kind == 'remote' else taken.filename
         msg = (f'a model named {name!r} is already registered ({where}); pass '
                'overwrite=True to replace it, or choose another name')
         raise ValueError(msg)

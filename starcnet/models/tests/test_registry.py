@@ -119,8 +119,8 @@ def test_registry_file_entries():
         assert entries[name].kind == 'bundled' and entries[name].config is None
 
 
-def test_registry_file_is_package_data():
-    # Installed next to the module it belongs to (pyproject package-data).
+def test_registry_file_location():
+    # Beside the module, where pyproject's package-data installs it.
     from astropy.utils.data import get_pkg_data_path
     path = get_pkg_data_path('registry.json', package='starcnet.models')
     assert os.path.samefile(path, registry.REGISTRY_FILE)
@@ -253,6 +253,8 @@ def test_register_bad_files(fresh_registry, saved, tmp_path):
         register_model(bad)
     with pytest.raises(TypeError, match='path, a URL or a ModelInfo'):
         register_model(42)
+    with pytest.raises(ValueError, match='are for a model given by its URL'):
+        register_model(path, mirrors=['https://example.org/a.pth'])
     assert list_models() == before
 
 
