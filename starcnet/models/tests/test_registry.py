@@ -1,148 +1,36 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Tests of the model registry, the astropy download cache and weights files.
-
-Downloads are tested against a local HTTP server on 127.0.0.1 with the
-astropy cache redirected to a temporary directory; only tests marked
-``remote_data`` touch the internet.
+Tests of the model registry (`starcnet.models.registry`): its data file,
+the named models and `register_model`.
 """
 
-import functools
-import hashlib
-import http.server
+import dataclasses
 import json
 import os
-import socket
-import threading
 
 import numpy as np
 import pytest
 import torch
-from astropy.config import paths as astropy_paths
-from astropy.utils import data as astropy_data
 
 from starcnet import conf
-from starcnet.legus import CLASS_NAMES
+from starcnet.legus import BANDS, CLASS_NAMES, PUBLISHED_BAND_OFFSETS
 from starcnet.models import (
     ModelInfo,
     StarcNet,
     get_model_info,
     get_model_path,
-    import_model_file,
     is_cached,
     list_models,
     load_model,
-    read_weights,
+    register_model,
     registry,
     save_model,
+    unregister_model,
 )
 
-from .test_network import make_cutouts, make_published_state_dict
+from .helpers import METADATA, sha256_of
+from .test_network import make_cutouts
 
-METADATA = {
-    'name': 'test-model',
-    'description': 'a tiny test model',
-    'bands': ['F275W', 'F336W', 'F438W', 'F555W', 'F814W'],
-    'normalization': {'kind': 'asinh', 'offset': [0.1, 0.2, 0.3, 0.4, 0.5],
-                      'scale': [1.0, 2.0, 3.0, 4.0, 5.0]},
-    'license': 'BSD-3-Clause',
-    'citation': 'nobody 2026',
-    'training': {'epochs': 3, 'seed': 42, 'confusion': [[1, 2], [3, 4]],
-                 'accuracy': 0.5},
-}
-
-
-def sha256_of(path):
-    with open(path, 'rb') as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-class LocalServer:
-    """A static-file HTTP server on 127.0.0.1, in a thread."""
-
-    def __init__(self, directory):
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        self.httpd = http.server.HTTPServer(('127.0.0.1', 0), handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={'poll_interval': 0.05})
-        self.thread.start()
-        self.running = True
-
-    def url(self, name):
-        return f'http://127.0.0.1:{self.port}/{name}'
-
-    def stop(self):
-        if self.running:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.thread.join()
-            self.running = False
-
-
-def closed_port_url():
-    """A URL on 127.0.0.1 where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    return f'http://127.0.0.1:{port}/starcnet.pth'
-
-
-@pytest.fixture
-def temp_cache(tmp_path):
-    """Redirect the 'starcnet' astropy cache to a temporary directory."""
-    cache = tmp_path / 'cache'
-    cache.mkdir()
-    if hasattr(astropy_paths, 'temporary_cache_dir_path'):  # astropy >= 8
-        context = astropy_paths.temporary_cache_dir_path(cache, namespace='starcnet')
-    else:  # pragma: no cover
-        context = astropy_paths.set_temp_cache(cache)
-    with context:
-        assert str(cache) in astropy_paths.get_cache_dir('starcnet')
-        yield cache
-
-
-@pytest.fixture
-def weights(tmp_path):
-    """A small published-format checkpoint: (path, state_dict, sha256)."""
-    directory = tmp_path / 'served'
-    directory.mkdir()
-    state = make_published_state_dict(width=32, seed=5)
-    path = directory / 'starcnet.pth'
-    torch.save(state, path)
-    return path, state, sha256_of(path)
-
-
-@pytest.fixture
-def server(weights):
-    srv = LocalServer(weights[0].parent)
-    yield srv
-    srv.stop()
-
-
-def register(monkeypatch, **kwargs):
-    """Register a temporary remote model for one test."""
-    fields = {'name': 'test-remote', 'description': 'test', 'kind': 'remote',
-              'format': 'published',
-              'config': {'width': 32, 'n_bands': 5, 'n_classes': 4, 'size': 32,
-                         'groups': 8, 'dropout': 0.5},
-              'bands': ('F275W', 'F336W', 'F438W', 'F555W', 'F814W'),
-              'normalization': {'kind': 'affine', 'offset': [0.0] * 5,
-                                'scale': [1.0] * 5},
-              'classes': dict(CLASS_NAMES)}
-    fields.update(kwargs)
-    info = ModelInfo(**fields)
-    monkeypatch.setitem(registry._REGISTRY, info.name, info)
-    return info
-
-
-# ---------------------------------------------------------------------------
-# The registry itself
 
 def test_registry_entries():
     assert {'legus-2021', 'sim-small-v1', 'sim-small-v2'} <= set(list_models())
@@ -180,32 +68,6 @@ def test_unknown_name(function):
     assert "Known models: 'legus-2021', 'sim-small-v2', 'sim-small-v1'" in str(excinfo.value)
 
 
-def test_missing_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nothing.pth'):
-        load_model(tmp_path / 'nothing.pth')
-
-
-def test_model_info_validation():
-    with pytest.raises(ValueError, match='kind'):
-        ModelInfo(name='x', description='', kind='cloud')
-    with pytest.raises(ValueError, match='URL'):
-        ModelInfo(name='x', description='', kind='remote')
-    with pytest.raises(ValueError, match='format'):
-        ModelInfo(name='x', description='', kind='remote', url='http://x',
-                  format='onnx')
-
-
-def test_bundled_file_missing(monkeypatch):
-    register(monkeypatch, name='test-bundled', kind='bundled',
-             filename='no-such-model.safetensors', format='safetensors')
-    assert not is_cached('test-bundled')
-    with pytest.raises(FileNotFoundError, match='no-such-model.safetensors'):
-        get_model_path('test-bundled')
-    with pytest.raises(FileNotFoundError, match='no-such-model.safetensors'):
-        load_model('test-bundled')
-    assert get_model_info('test-bundled').config['width'] == 32
-
-
 def test_bundled_model_reads_its_metadata(monkeypatch, tmp_path):
     model = StarcNet(width=8)
     path = save_model(model, tmp_path / 'bundled.safetensors', METADATA)
@@ -226,275 +88,259 @@ def test_bundled_model_reads_its_metadata(monkeypatch, tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# Downloads and the cache
+# The registry file
 
-def test_download_then_offline(monkeypatch, temp_cache, weights, server):
-    _, state, sha = weights
-    info = register(monkeypatch, url=(server.url('starcnet.pth'),), sha256=sha)
-    assert not is_cached('test-remote')
-    cached = get_model_path('test-remote')
-    assert str(temp_cache) in cached
-    assert sha256_of(cached) == sha
-    assert is_cached('test-remote')
-    assert astropy_data.is_url_in_cache(info.url[0], pkgname='starcnet')
-
-    server.stop()
-    assert get_model_path('test-remote') == cached
-    model, loaded_info = load_model('test-remote')
-    assert loaded_info.name == 'test-remote'
-    assert loaded_info.sha256 == sha
-    x = make_cutouts(n=2)
-    with torch.no_grad():
-        reference = StarcNet(width=32, groups=8).eval()
-        from starcnet.models import convert_published_state_dict
-        reference.load_state_dict(convert_published_state_dict(state))
-        torch.testing.assert_close(model(x), reference(x), atol=0, rtol=0)
+LEGUS_COMMIT = '53a30b9775604323502e317f8699d52cd33476c2'
 
 
-def test_download_from_mirror(monkeypatch, temp_cache, weights, server):
-    register(monkeypatch, url=(server.url('missing.pth'),
-                               server.url('starcnet.pth')), sha256=weights[2])
-    cached = get_model_path('test-remote')
-    assert sha256_of(cached) == weights[2]
-    assert is_cached('test-remote')
+def test_registry_file_entries():
+    entries = registry.read_registry_file(registry.REGISTRY_FILE)
+    assert list(entries) == ['legus-2021', 'sim-small-v2', 'sim-small-v1']
+    assert list(registry._BUILTIN) == list(entries)
+    for name, entry in entries.items():
+        assert registry._REGISTRY[name] == entry
+    legus = entries['legus-2021']
+    assert legus.sha256 == ('5fb81eef6f103af9bd386ec888f043e0494a2f6b'
+                            '35f2588193eb222e0cb26127')
+    assert legus.size == 61_077_488
+    assert legus.url == (
+        f'https://github.com/gperezs/StarcNet/raw/{LEGUS_COMMIT}/model/starcnet.pth',
+        f'https://raw.githubusercontent.com/gperezs/StarcNet/{LEGUS_COMMIT}/model/starcnet.pth')
+    assert legus.format == 'published' and legus.kind == 'remote'
+    assert legus.config == {'width': 128, 'n_bands': 5, 'n_classes': 4, 'size': 32,
+                            'groups': 8, 'dropout': 0.5}
+    # the published facts, as starcnet.legus writes them
+    assert legus.bands == BANDS
+    assert legus.normalization.offset == PUBLISHED_BAND_OFFSETS
+    assert legus.normalization.scale == (1.0,) * 5
+    assert legus.classes == CLASS_NAMES
+    assert legus.reference.endswith('2021ApJ...907..100P')
+    for name in ('sim-small-v1', 'sim-small-v2'):
+        assert entries[name].kind == 'bundled' and entries[name].config is None
 
 
-def test_download_wrong_sha256(monkeypatch, temp_cache, weights, server):
-    wrong = '0' * 64
-    info = register(monkeypatch, url=(server.url('starcnet.pth'),), sha256=wrong)
-    with pytest.raises(ValueError) as excinfo:
-        get_model_path('test-remote')
-    message = str(excinfo.value)
-    assert wrong in message and weights[2] in message and info.url[0] in message
-    assert not is_cached('test-remote')
-    assert not astropy_data.is_url_in_cache(info.url[0], pkgname='starcnet')
+def test_registry_file_location():
+    # Beside the module, where pyproject's package-data installs it.
+    from astropy.utils.data import get_pkg_data_path
+    path = get_pkg_data_path('registry.json', package='starcnet.models')
+    assert os.path.samefile(path, registry.REGISTRY_FILE)
 
 
-def test_offline_not_cached(monkeypatch, temp_cache):
-    register(monkeypatch, url=(closed_port_url(),), sha256='1' * 64)
-    with pytest.raises(OSError, match='import_model_file') as excinfo:
-        get_model_path('test-remote')
-    assert 'test-remote' in str(excinfo.value)
-
-
-def test_import_model_file(monkeypatch, temp_cache, weights):
-    path, _, sha = weights
-    info = register(monkeypatch, url=(closed_port_url(),), sha256=sha)
-    assert not is_cached('test-remote')
-    cached = import_model_file('test-remote', path)
-    assert path.exists()
-    assert is_cached('test-remote')
-    assert get_model_path('test-remote') == cached
-    assert sha256_of(cached) == sha
-    _, loaded_info = load_model('test-remote')
-    assert loaded_info.url == info.url and loaded_info.sha256 == sha
-
-
-def test_import_model_file_wrong_sha256(monkeypatch, temp_cache, weights):
-    wrong = 'f' * 64
-    register(monkeypatch, url=(closed_port_url(),), sha256=wrong)
-    with pytest.raises(ValueError) as excinfo:
-        import_model_file('test-remote', weights[0])
-    assert wrong in str(excinfo.value) and weights[2] in str(excinfo.value)
-    assert not is_cached('test-remote')
-
-
-def test_import_model_file_errors(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match='bundled'):
-        import_model_file('sim-small-v1', tmp_path / 'x')
-    register(monkeypatch, url=(closed_port_url(),), sha256='1' * 64)
-    with pytest.raises(FileNotFoundError, match='missing.pth'):
-        import_model_file('test-remote', tmp_path / 'missing.pth')
+@pytest.mark.parametrize('content, match', [
+    ('{"models": []', 'not valid JSON'),
+    ('{"format": "other", "format_version": 1, "models": []}', 'starcnet-registry'),
+    ('{"format": "starcnet-registry", "format_version": 2, "models": []}', 'format_version'),
+    ('{"format": "starcnet-registry", "format_version": 1, "models": [1]}', 'JSON object'),
+    ('{"format": "starcnet-registry", "format_version": 1, "models": '
+     '[{"name": "a", "description": "", "kind": "remote", "url": "http://x", '
+     '"colour": "red"}]}', r"model 0 \('a'\): unknown fields \['colour'\]"),
+    ('{"format": "starcnet-registry", "format_version": 1, "models": '
+     '[{"name": "a", "description": "", "kind": "remote"}]}', r"model 0 \('a'\).*URL"),
+    ('{"format": "starcnet-registry", "format_version": 1, "models": '
+     '[{"name": "a", "description": "", "kind": "remote", "url": "http://x"}, '
+     '{"name": "a", "description": "", "kind": "remote", "url": "http://y"}]}',
+     "'a' appears twice"),
+])
+def test_registry_file_errors(tmp_path, content, match):
+    path = tmp_path / 'registry.json'
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match) as excinfo:
+        registry.read_registry_file(path)
+    assert str(path) in str(excinfo.value)
 
 
 # ---------------------------------------------------------------------------
-# Weights files
+# register_model
 
-def test_path_of_published_checkpoint(weights):
-    path, _, sha = weights
-    state_dict, meta, fmt = read_weights(path)
-    assert fmt == 'published' and meta is None
-    assert state_dict['branches.small.convs.4.weight'] is not None
-    _, info = load_model(str(path))
-    assert info.kind == 'file' and info.sha256 == sha
-    assert info.config == {**get_model_info('legus-2021').config, 'width': 32}
-    assert info.normalization == get_model_info('legus-2021').normalization
+@pytest.fixture
+def saved(tmp_path):
+    """A small model saved with save_model: (path, module)."""
+    module = StarcNet(width=8).eval()
+    path = save_model(module, tmp_path / 'mine.safetensors', METADATA)
+    return path, module
 
 
-def test_path_identical_to_registered_file(monkeypatch, weights):
-    register(monkeypatch, url=(closed_port_url(),), sha256=weights[2])
-    _, info = load_model(weights[0])
-    assert info.name == 'test-remote' and info.kind == 'remote'
-
-
-def test_legacy_pickle_and_wrapper(tmp_path, weights):
-    state = {'state_dict': {f'module.{k}': v for k, v in weights[1].items()}}
-    path = tmp_path / 'legacy.pt'
-    torch.save(state, path, _use_new_zipfile_serialization=False)
-    with open(path, 'rb') as handle:
-        assert handle.read(1) == b'\x80'
-    _, info = load_model(path)
-    assert info.format == 'published'
-
-
-def test_published_checkpoint_with_bad_keys(tmp_path, weights):
-    state = dict(weights[1])
-    del state['aconv3.bias']
-    path = tmp_path / 'bad.pth'
-    torch.save(state, path)
-    with pytest.raises(ValueError, match=r'missing keys: aconv3\.bias') as excinfo:
-        load_model(path)
-    assert 'bad.pth' in str(excinfo.value)
-
-
-def test_unknown_format(tmp_path):
-    path = tmp_path / 'weights.safetensors'
-    path.write_text('this is not a weights file\n')
-    with pytest.raises(ValueError, match='supported are safetensors'):
-        load_model(path)
-    empty = tmp_path / 'empty.pth'
-    empty.write_bytes(b'')
-    with pytest.raises(ValueError, match='empty'):
-        read_weights(empty)
-
-
-def test_truncated_files(tmp_path, weights):
-    content = weights[0].read_bytes()
-    truncated = tmp_path / 'truncated.pth'
-    truncated.write_bytes(content[:len(content) // 2])
-    with pytest.raises(ValueError, match='truncated.pth'):
-        load_model(truncated)
-
-    saved = save_model(StarcNet(width=8), tmp_path / 'full.safetensors', METADATA)
-    with open(saved, 'rb') as handle:
-        content = handle.read()
-    for n_bytes in (len(content) - 100, 200):
-        cut = tmp_path / f'cut{n_bytes}.safetensors'
-        cut.write_bytes(content[:n_bytes])
-        with pytest.raises(ValueError, match=f'cut{n_bytes}.safetensors'):
-            load_model(cut)
-
-
-def test_save_model_round_trip(tmp_path):
-    model = StarcNet(width=8).eval()
-    path = tmp_path / 'model.safetensors'
-    training = {**METADATA['training'], 'confusion': np.array([[1, 2], [3, 4]]),
-                'accuracy': np.float32(0.5)}
-    written = save_model(model, path, {**METADATA, 'training': training})
-    assert written == str(path)
-    assert os.listdir(tmp_path) == ['model.safetensors']  # no temporary left
-
-    _, meta, fmt = read_weights(path)
-    assert fmt == 'safetensors'
-    assert meta['format'] == 'starcnet-weights' and meta['format_version'] == 1
-    assert meta['config'] == model.config
-    assert meta['classes'] == {str(k): v for k, v in CLASS_NAMES.items()}
-    for key in ('name', 'description', 'bands', 'normalization', 'license',
-                'citation', 'training'):
-        assert meta[key] == METADATA[key]
-
-    loaded, info = load_model(path)
-    assert info.name == 'test-model' and info.kind == 'file'
-    assert info.format == 'safetensors'
-    assert info.sha256 == sha256_of(path)
-    assert info.config == model.config
-    assert info.bands == tuple(METADATA['bands'])
-    assert info.normalization.to_metadata() == METADATA['normalization']
-    assert info.classes == CLASS_NAMES
-    assert not loaded.training
-    x = make_cutouts(n=2)
+def test_register_local_file(fresh_registry, saved):
+    path, module = saved
+    info = register_model(path)
+    assert info.name == 'test-model'  # the name in the file's metadata
+    assert info.kind == 'file' and info.filename == os.path.abspath(path)
+    assert info.sha256 == sha256_of(path) and info.size == os.path.getsize(path)
+    assert list_models()[-1] == 'test-model'
+    assert get_model_info('test-model') == info
+    assert is_cached('test-model')
+    assert get_model_path('test-model') == os.path.abspath(path)
+    network, loaded = load_model('test-model')
+    assert loaded == info
+    x = make_cutouts(n=3)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
+        torch.testing.assert_close(network(x), module(x), atol=0, rtol=0)
+    # a path identical to the registered file gets its entry
+    assert load_model(path)[1].name == 'test-model'
+    unregister_model('test-model')
+    assert 'test-model' not in list_models()
+    with pytest.raises(ValueError, match='not a known model name'):
+        load_model('test-model')
 
 
-def test_save_model_overwrite(tmp_path):
-    path = tmp_path / 'model.safetensors'
-    save_model(StarcNet(width=8), path, METADATA)
-    before = path.read_bytes()
-    with pytest.raises(FileExistsError, match='overwrite=True'):
-        save_model(StarcNet(width=16), path, METADATA)
-    assert path.read_bytes() == before
-    save_model(StarcNet(width=16), path, METADATA, overwrite=True)
-    _, info = load_model(path)
-    assert info.config['width'] == 16
-    assert os.listdir(tmp_path) == ['model.safetensors']
+def test_classifier_by_registered_name(fresh_registry, saved):
+    from starcnet import StarClusterClassifier
+
+    path, module = saved
+    register_model(path, name='my-model', description='mine')
+    clf = StarClusterClassifier('my-model')
+    assert clf.model_name == 'my-model' and clf.model_info.description == 'mine'
+    assert clf.bands == tuple(METADATA['bands'])
+    cutouts = make_cutouts(n=3).numpy()
+    expected = StarClusterClassifier(path).predict_proba(cutouts)
+    np.testing.assert_array_equal(clf.predict_proba(cutouts), expected)
 
 
-@pytest.mark.parametrize('change, match', [
-    ({'bands': ['F275W', 'F336W']}, 'bands'),
-    ({'normalization': {'kind': 'log', 'offset': [0] * 5, 'scale': [1] * 5}},
-     'normalization'),
-    ({'normalization': {'kind': 'affine', 'offset': [0] * 4, 'scale': [1] * 5}},
-     'offset'),
-    ({'normalization': {'kind': 'affine', 'offset': [0] * 5, 'scale': [0] * 5}},
-     'positive'),
-    ({'normalization': {'kind': 'affine', 'offset': [0] * 5, 'scale': [-1] * 5}},
-     'positive'),
-    ({'normalization': {'kind': 'local', 'stretch': [1.0] * 4}}, 'stretches'),
-    ({'normalization': {'kind': 'local', 'stretch': 0.0}}, 'positive'),
-    ({'temperature': 0.0}, 'temperature'),
-    ({'classes': {1: 'a', 2: 'b'}}, 'classes'),
-    ({'config': {'width': 64}}, 'config'),
-    ({'colour': 'blue'}, 'unknown metadata keys'),
-    ({'format_version': 2}, 'format_version'),
-    ({'training': {'when': object()}}, 'JSON'),
-])
-def test_save_model_bad_metadata(tmp_path, change, match):
-    path = tmp_path / 'model.safetensors'
-    with pytest.raises(ValueError, match=match):
-        save_model(StarcNet(width=8), path, {**METADATA, **change})
-    assert not os.listdir(tmp_path)
+def test_register_published_file(fresh_registry, weights):
+    path, _, sha = weights
+    info = register_model(path, name='my-published', sha256=sha.upper())
+    assert info.kind == 'file' and info.format == 'published'
+    assert info.config['width'] == 32 and info.sha256 == sha
+    legus = get_model_info('legus-2021')
+    assert info.bands == legus.bands and info.normalization == legus.normalization
+    assert 'GPL' in info.license
+    assert load_model('my-published')[1] == info
 
 
-def test_safetensors_shape_mismatch(tmp_path):
+def test_register_conflicts(fresh_registry, saved, tmp_path):
+    path, _ = saved
+    register_model(path, name='mine')
+    with pytest.raises(ValueError, match="'mine' is already registered.*overwrite=True"):
+        register_model(path, name='mine')
+    other = save_model(StarcNet(width=16), tmp_path / 'other.safetensors', METADATA)
+    replaced = register_model(other, name='mine', overwrite=True)
+    assert load_model('mine')[1] == replaced
+    assert replaced.config['width'] == 16
+    for name in ('legus-2021', 'sim-small-v2'):
+        with pytest.raises(ValueError, match='model of starcnet and cannot be replaced'):
+            register_model(path, name=name, overwrite=True)
+        with pytest.raises(ValueError, match='cannot be unregistered'):
+            unregister_model(name)
+    assert get_model_info('legus-2021') == registry._BUILTIN['legus-2021']
+    with pytest.raises(ValueError, match='not a known model name'):
+        unregister_model('nobody')
+
+
+def test_register_bad_files(fresh_registry, saved, tmp_path):
+    path, _ = saved
+    before = list_models()
+    with pytest.raises(FileNotFoundError, match='no such weights file.*missing.safetensors'):
+        register_model(tmp_path / 'missing.safetensors')
+    with pytest.raises(ValueError, match=f'has sha256 {sha256_of(path)}, not the {"0" * 64}'):
+        register_model(path, sha256='0' * 64)
+    with pytest.raises(ValueError, match='64 hexadecimal'):
+        register_model(path, sha256='abc')
+    junk = tmp_path / 'junk.bin'
+    junk.write_bytes(b'not weights')
+    with pytest.raises(ValueError, match='not a weights file starcnet can read'):
+        register_model(junk)
+    # weights that do not fit the network of their metadata
     from safetensors.torch import save_file
-    meta = {**METADATA, 'format': 'starcnet-weights', 'format_version': 1,
-            'config': {'width': 16}, 'classes': {'1': 'a', '2': 'b', '3': 'c',
-                                                 '4': 'd'}}
     state = StarcNet(width=8).state_dict()
     del state['head.bias']
-    path = tmp_path / 'mismatch.safetensors'
-    save_file(state, path, metadata={'starcnet': json.dumps(meta)})
-    with pytest.raises(ValueError) as excinfo:
-        load_model(path)
-    message = str(excinfo.value)
-    assert 'missing keys: head.bias' in message
-    assert 'mis-shaped keys: branches.full.convs.0.bias' in message
+    meta = ModelInfo.from_metadata(
+        {**METADATA, 'format': 'starcnet-weights', 'format_version': 1,
+         'config': {'width': 8}, 'classes': {'1': 'a', '2': 'b', '3': 'c', '4': 'd'}},
+        filename='x').to_metadata()
+    bad = tmp_path / 'bad.safetensors'
+    save_file(state, bad, metadata={'starcnet': json.dumps(meta)})
+    with pytest.raises(ValueError, match='missing keys: head.bias'):
+        register_model(bad)
+    with pytest.raises(TypeError, match='path, a URL or a ModelInfo'):
+        register_model(42)
+    with pytest.raises(ValueError, match='are for a model given by its URL'):
+        register_model(path, mirrors=['https://example.org/a.pth'])
+    assert list_models() == before
 
 
-def test_safetensors_without_metadata(tmp_path):
-    from safetensors.torch import save_file
-    path = tmp_path / 'bare.safetensors'
-    save_file(StarcNet(width=8).state_dict(), path)
-    assert read_weights(path)[1] is None
-    with pytest.raises(ValueError, match='save_model'):
-        load_model(path)
+def test_registered_file_changed_or_gone(fresh_registry, saved):
+    path, _ = saved
+    register_model(path, name='mine')
+    save_model(StarcNet(width=16), path, METADATA, overwrite=True)
+    with pytest.raises(ValueError, match='changed since it was registered'):
+        load_model('mine')
+    os.remove(path)
+    assert not is_cached('mine')
+    with pytest.raises(FileNotFoundError, match='no longer exists'):
+        load_model('mine')
 
 
-def test_safetensors_newer_format_version(tmp_path):
-    from safetensors.torch import save_file
-    meta = {**METADATA, 'format': 'starcnet-weights', 'format_version': 99,
-            'config': StarcNet(width=8).config}
-    path = tmp_path / 'future.safetensors'
-    save_file(StarcNet(width=8).state_dict(), path,
-              metadata={'starcnet': json.dumps(meta)})
-    with pytest.raises(ValueError, match='format_version 99'):
-        load_model(path)
+def test_register_remote(fresh_registry, temp_cache, weights, server):
+    from starcnet import StarClusterClassifier
+
+    _, state, sha = weights
+    info = register_model(server.url('starcnet.pth'), name='my-remote', sha256=sha)
+    assert info.kind == 'remote' and info.format == 'published'  # from .pth
+    assert info.url == (server.url('starcnet.pth'),) and info.config is None
+    assert not is_cached('my-remote')
+    _, loaded = load_model('my-remote')
+    assert is_cached('my-remote')
+    assert loaded.name == 'my-remote' and loaded.sha256 == sha
+    assert loaded.config['width'] == 32
+    assert loaded.bands == get_model_info('legus-2021').bands
+    server.stop()  # offline from now on: read from the cache
+    clf = StarClusterClassifier('my-remote')
+    assert clf.model_info.sha256 == sha
+    probabilities = clf.predict_proba(make_cutouts(n=2).numpy())
+    assert probabilities.shape == (2, 4)
 
 
-@pytest.mark.remote_data
-def test_legus_2021_download(temp_cache):
-    path = get_model_path('legus-2021')
-    info = get_model_info('legus-2021')
-    assert os.path.getsize(path) == info.size
-    assert sha256_of(path) == info.sha256
-    model, loaded_info = load_model('legus-2021')
-    assert sum(p.numel() for p in model.parameters()) == 15_265_156
-    assert loaded_info.sha256 == info.sha256
+def test_register_remote_mirror_and_bad_sha256(fresh_registry, temp_cache, weights,
+                                               server):
+    sha = weights[2]
+    register_model(server.url('missing.pth'), name='mirrored', sha256=sha,
+                   mirrors=[server.url('starcnet.pth')])
+    assert sha256_of(get_model_path('mirrored')) == sha
+    register_model(server.url('starcnet.pth'), name='wrong', sha256='1' * 64)
+    with pytest.raises(ValueError, match=f'sha256 {sha}, expected {"1" * 64}'):
+        load_model('wrong')
+    # a safetensors model served remotely gets its metadata from the file
+    directory = weights[0].parent
+    save_model(StarcNet(width=8), directory / 'net.safetensors', METADATA)
+    info = register_model(server.url('net.safetensors'), name='remote-st',
+                          sha256=sha256_of(directory / 'net.safetensors'))
+    assert info.format == 'safetensors'
+    loaded = load_model('remote-st')[1]
+    assert loaded.name == 'remote-st' and loaded.normalization.kind == 'asinh'
 
 
-def test_torch_save_of_our_state_dict_gets_a_hint(tmp_path):
-    path = tmp_path / 'ours.pt'
-    torch.save(StarcNet(width=8).state_dict(), path)
-    with pytest.raises(ValueError, match='save_model'):
-        load_model(path)
+def test_register_remote_errors(fresh_registry):
+    url = 'https://example.org/weights.safetensors'
+    with pytest.raises(ValueError, match='needs sha256='):
+        register_model(url, name='x')
+    with pytest.raises(ValueError, match='needs name='):
+        register_model(url, sha256='1' * 64)
+    with pytest.raises(ValueError, match='64 hexadecimal'):
+        register_model(url, name='x', sha256='xyz')
+    with pytest.raises(ValueError, match='mirrors must be http'):
+        register_model(url, name='x', sha256='1' * 64, mirrors=['ftp://m'])
+    # nothing is fetched at registration
+    info = register_model(url, name='x', sha256='1' * 64)
+    assert info.format == 'safetensors' and not is_cached('x')
+
+
+def test_register_model_info(fresh_registry, saved):
+    path, _ = saved
+    remote = ModelInfo(name='info-remote', description='d', kind='remote',
+                       url='https://example.org/a.pth', format='published')
+    with pytest.raises(ValueError, match='needs its sha256'):
+        register_model(remote)
+    assert register_model(remote, sha256='2' * 64).sha256 == '2' * 64
+    bundled = ModelInfo(name='b', description='', kind='bundled', filename='b.safetensors')
+    with pytest.raises(ValueError, match='kind "remote" or "file"'):
+        register_model(bundled)
+    local = ModelInfo(name='info-file', description='from a ModelInfo', kind='file',
+                      filename=str(path), reference='https://example.org')
+    info = register_model(local)
+    assert info.name == 'info-file' and info.reference == 'https://example.org'
+    assert info.description == 'from a ModelInfo'  # the entry's, not the file's
+    assert info.citation == 'nobody 2026'  # the file's: the entry has none
+    assert info.sha256 == sha256_of(path) and info.config['width'] == 8
+    wrong = dataclasses.replace(local, name='wrong-format', format='published')
+    with pytest.raises(ValueError, match='safetensors file but the ModelInfo says published'):
+        register_model(wrong)

@@ -1,0 +1,175 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The metadata of a starcnet weights file, and its one validator.
+
+A safetensors file written by `~starcnet.models.save_model` stores one
+metadata key, ``'starcnet'``, whose value is a JSON object::
+
+    {"format": "starcnet-weights", "format_version": 1,
+     "name": ..., "description": ...,
+     "config": {...StarcNet keyword arguments...},
+     "bands": [one band name per input channel],
+     "normalization": {...see starcnet.normalization...},
+     "temperature": float > 0 (optional, default 1),
+     "classes": {"1": name, ...},
+     "license": ..., "citation": ..., "training": {...free-form...}}
+
+`validate_metadata` checks such a dict; the normalisation inside it is
+checked by `starcnet.normalization.Normalization` (the one validator of
+normalisations), the temperature by
+``starcnet.models.inference.check_temperature``.
+`~starcnet.models.ModelInfo.to_metadata` writes this dict and
+`~starcnet.models.ModelInfo.from_metadata` reads it.
+"""
+
+import inspect
+import json
+
+from ..normalization import Normalization
+from .inference import check_temperature
+from .network import StarcNet
+
+__all__ = ['FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
+           'decode_metadata', 'validate_metadata']
+
+#: The ``format`` and newest ``format_version`` of our weights files.
+FILE_FORMAT = 'starcnet-weights'
+FILE_FORMAT_VERSION = 1
+
+#: The keys a file's ``'starcnet'`` metadata may have.
+METADATA_KEYS = frozenset({
+    'format', 'format_version', 'name', 'description', 'config', 'bands',
+    'normalization', 'temperature', 'classes', 'license', 'citation',
+    'training'})
+
+#: The keys that must be present.
+REQUIRED_KEYS = ('format', 'format_version', 'config', 'bands',
+                 'normalization', 'classes')
+
+_TEXT_KEYS = ('name', 'description', 'license', 'citation')
+
+
+def _network_parameters():
+    signature = inspect.signature(StarcNet.__init__)
+    return [name for name in signature.parameters if name != 'self']
+
+
+def validate_metadata(meta, source='metadata'):
+    """
+    Check the ``'starcnet'`` metadata of a weights file.
+
+    Parameters
+    ----------
+    meta : dict
+        The decoded metadata (see the module documentation).
+    source : str, optional
+        What to name in error messages (a file path, a function).
+
+    Raises
+    ------
+    ValueError
+        Saying which key is wrong and what it should be.
+    """
+    if not isinstance(meta, dict):
+        msg = f'{source}: the "starcnet" metadata must be a JSON object, got {meta!r}'
+        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
+    unknown = set(meta) - METADATA_KEYS
+    if unknown:
+        msg = (f'{source}: unknown metadata keys {sorted(unknown)}; allowed '
+               f'keys are {sorted(METADATA_KEYS)}')
+        raise ValueError(msg)
+    if meta.get('format') != FILE_FORMAT:
+        msg = (f'{source}: the "starcnet" metadata is not of format '
+               f'{FILE_FORMAT!r} (its "format" is {meta.get("format")!r})')
+        raise ValueError(msg)
+    version = meta.get('format_version')
+    if (isinstance(version, bool) or not isinstance(version, int)
+            or not 1 <= version <= FILE_FORMAT_VERSION):
+        msg = (f'{source}: weights file format_version {version!r} is not '
+               f'supported (this starcnet reads 1 to {FILE_FORMAT_VERSION}); '
+               'upgrade starcnet')
+        raise ValueError(msg)
+    missing = [key for key in REQUIRED_KEYS if key not in meta]
+    if missing:
+        msg = f'{source}: metadata lacks the required keys {missing}'
+        raise ValueError(msg)
+
+    config = meta['config']
+    if not isinstance(config, dict):
+        msg = f'{source}: metadata "config" must be a dict of StarcNet arguments, got {config!r}'
+        raise ValueError(msg)  # noqa: TRY004
+    allowed = _network_parameters()
+    unknown = sorted(str(key) for key in set(config) - set(allowed))
+    if unknown:
+        msg = (f'{source}: metadata "config" has keys {unknown} that StarcNet '
+               f'does not take; allowed are {allowed}')
+        raise ValueError(msg)
+    n_bands = config.get('n_bands', 5)
+    n_classes = config.get('n_classes', 4)
+
+    bands = meta['bands']
+    if (not isinstance(bands, (list, tuple)) or len(bands) != n_bands
+            or not all(isinstance(band, str) for band in bands)):
+        msg = (f'{source}: metadata "bands" must be a list of {n_bands} band '
+               f'names, got {bands!r}')
+        raise ValueError(msg)
+
+    try:
+        Normalization.from_metadata(meta['normalization']).check(n_bands)
+    except ValueError as exc:
+        msg = (f'{source}: metadata "normalization" is not valid for a {n_bands}-band '
+               f'network: {exc}')
+        raise ValueError(msg) from exc
+    check_temperature(meta.get('temperature', 1.0), f'{source}: metadata "temperature"')
+
+    classes = meta['classes']
+    if not isinstance(classes, dict) or len(classes) != n_classes:
+        msg = (f'{source}: metadata "classes" must map {n_classes} class '
+               f'numbers to names, got {classes!r}')
+        raise ValueError(msg)
+    try:
+        numbers = sorted(int(key) for key in classes)
+    except (TypeError, ValueError):
+        numbers = None
+    if numbers != list(range(1, n_classes + 1)):
+        msg = (f'{source}: metadata "classes" keys must be 1..{n_classes}, '
+               f'got {sorted(map(str, classes))}')
+        raise ValueError(msg)
+    if not all(isinstance(value, str) for value in classes.values()):
+        msg = f'{source}: metadata "classes" values must be class names (str), got {classes!r}'
+        raise ValueError(msg)
+
+    for key in _TEXT_KEYS:
+        if key in meta and not isinstance(meta[key], str):
+            msg = f'{source}: metadata "{key}" must be a str, got {meta[key]!r}'
+            raise ValueError(msg)
+    if not isinstance(meta.get('training', {}), dict):
+        msg = f'{source}: metadata "training" must be a dict, got {meta["training"]!r}'
+        raise ValueError(msg)
+
+
+def decode_metadata(raw, source):
+    """
+    Decode and check the ``'starcnet'`` entry of safetensors metadata.
+
+    Parameters
+    ----------
+    raw : dict or None
+        The safetensors ``__metadata__`` (str -> str).
+    source : str
+        What to name in error messages (the file path).
+
+    Returns
+    -------
+    meta : dict or None
+        The checked metadata, `None` if there is no ``'starcnet'`` entry.
+    """
+    if not raw or 'starcnet' not in raw:
+        return None
+    try:
+        meta = json.loads(raw['starcnet'])
+    except (TypeError, json.JSONDecodeError) as exc:
+        msg = f'{source}: the "starcnet" metadata is not valid JSON ({exc})'
+        raise ValueError(msg) from exc
+    validate_metadata(meta, source)
+    return meta
