@@ -124,7 +124,7 @@ def cmd_demo(args):
 
 
 def cmd_plot(args):
-    from ._io import atomic_write
+    from .io._atomic import atomic_write
     from .images import MultiBandImage
     from .io import read_catalog
 

@@ -25,7 +25,7 @@ import struct
 
 import torch
 
-from .._io import atomic_write
+from ..io._atomic import atomic_write
 from ..legus import CLASS_NAMES
 from ..normalization import Normalization
 from .info import ModelInfo
