@@ -106,8 +106,9 @@ def large_cpu_buffers(enabled=None):
     32 MB and 64 MB, where glibc's adaptive thresholds end up in a
     process that has freed a large array.  glibc is **not** left as it
     was: setting a threshold switches its adaptive thresholds off for
-    the rest of the process, and glibc cannot switch them on again.
-    Nested blocks and blocks in several threads share one setting.
+    the rest of the process, and glibc cannot switch them on again
+    (a later block leaves it as the first one did).  Nested blocks and
+    blocks in several threads share one setting.
 
     It does nothing (and yields False) when ``starcnet.conf.tune_malloc``
     is False (unless ``enabled=True``), on systems other than Linux with
