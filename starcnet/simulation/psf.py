@@ -22,10 +22,11 @@ Families (`PSF_FAMILIES`):
   of the light within 2-7 px (the broad UV halo of WFC3).
 
 The transforms of the TinyTim PSFs and of `reference_psf` are cached
-per canvas shape, at most `TRANSFORM_CACHE_BYTES` each (the least
-recently used first out): the small canvases of simulated cutouts stay
-cached, while the transforms of a large scene (340 MB for a 4k x 4k
-canvas) are computed again for every scene instead of being kept.
+per canvas shape, at most `TRANSFORM_CACHE_BYTES` (96 MB) each, the
+least recently used first out: the small canvases of simulated cutouts
+and one 2k x 2k scene (87 MB) stay cached, while the transforms of a
+larger scene (340 MB for a 4k x 4k canvas) are computed again for every
+scene instead of being kept.
 """
 
 import collections
@@ -42,7 +43,7 @@ __all__ = ['PSF_FAMILIES', 'TRANSFORM_CACHE_BYTES', 'draw_psfs', 'pixel_response
 
 #: Bytes kept by each cache of PSF transforms (an array larger than this
 #: is not kept at all).
-TRANSFORM_CACHE_BYTES = 32 * 1024 ** 2
+TRANSFORM_CACHE_BYTES = 96 * 1024 ** 2
 
 
 def _bounded_cache(function):
