@@ -12,6 +12,11 @@ The naive baseline does what the original StarcNet code does: whole
 bands loaded into memory, a Python loop over candidates to cut them,
 the network eager in float32, NCHW, 64 cutouts per call.
 
+The starcnet rows run inside ``starcnet.utils.large_cpu_buffers``, as
+the ``starcnet`` command line and the Dask workers do (they own their
+process); the ``untuned`` rows show what a library caller gets without
+it.
+
 The FITS files are written to a temporary directory (``--tmpdir``,
 default the system's) and removed at the end.
 """
@@ -140,14 +145,17 @@ def naive_pipeline(paths, catalog, model, output):
     sources.write(output, overwrite=True)
 
 
-def starcnet_pipeline(paths, catalog, model, output):
+def starcnet_pipeline(paths, catalog, model, output, tuned=True):
     from astropy.table import QTable
 
     from starcnet import MultiBandImage, StarClusterClassifier, write_catalog
+    from starcnet.utils import large_cpu_buffers
 
-    image = MultiBandImage.read(paths)
-    clf = StarClusterClassifier(model, device='cpu')
-    write_catalog(clf(image, QTable.read(catalog)), output, overwrite=True)
+    # as the command line runs it: with the opt-in allocator settings
+    with large_cpu_buffers(None if tuned else False):
+        image = MultiBandImage.read(paths)
+        clf = StarClusterClassifier(model, device='cpu')
+        write_catalog(clf(image, QTable.read(catalog)), output, overwrite=True)
 
 
 def child(args):
@@ -163,8 +171,11 @@ def child(args):
     import starcnet
     del starcnet
     start = time.perf_counter()
-    run = naive_pipeline if spec['kind'] == 'naive' else starcnet_pipeline
-    run(spec['paths'], spec['catalog'], spec['model'], spec['output'])
+    if spec['kind'] == 'naive':
+        naive_pipeline(spec['paths'], spec['catalog'], spec['model'], spec['output'])
+    else:
+        starcnet_pipeline(spec['paths'], spec['catalog'], spec['model'], spec['output'],
+                          tuned=spec['kind'] != 'untuned')
     seconds = time.perf_counter() - start
     print(json.dumps({'seconds': seconds, 'peak_mb': peak_rss_mb()}))
 
@@ -186,8 +197,14 @@ def peak_rss_mb():
 
 
 def run_child(spec):
+    import starcnet
+
+    # the child measures the starcnet this process imported
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(starcnet.__file__)))
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')]))
     out = subprocess.run([sys.executable, HERE, '--child', json.dumps(spec)],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -220,10 +237,12 @@ def agreement(reference, logits):
 
 #: Kinds of network run, each timed in a fresh process: the naive
 #: baseline, and the classifier in float32, bfloat16 autocast and
-#: compiled.  Separate processes, because the classifier changes
-#: process-wide allocator settings (``starcnet.conf.tune_malloc``) that
-#: the baseline, as the original code, runs without.
-NETWORK_KINDS = ('naive', 'float32', 'bfloat16', 'compiled')
+#: compiled, inside ``starcnet.utils.large_cpu_buffers`` as the command
+#: line runs it, and in float32 without it (``untuned``: what a library
+#: caller gets by default).  Separate processes, because those allocator
+#: settings stay in the process, and the baseline, as the original
+#: code, runs without them.
+NETWORK_KINDS = ('naive', 'float32', 'untuned', 'bfloat16', 'compiled')
 
 
 def network_flops(width, n_bands=5):
@@ -237,12 +256,17 @@ def network_flops(width, n_bands=5):
 
 def network_child(spec):
     """Time one kind of network run in this fresh process."""
+    import contextlib
+
     import torch
 
     from starcnet import StarClusterClassifier
+    from starcnet.utils import large_cpu_buffers
 
     cutouts = np.load(spec['cutouts'])
     kind, device = spec['kind'], spec.get('device', 'cpu')
+    block = (contextlib.nullcontext() if kind in ('naive', 'untuned')
+             else large_cpu_buffers())
     if kind == 'naive':
         net, normalization, temperature = naive_network(path=spec['model'], device=device)
 
@@ -257,12 +281,13 @@ def network_child(spec):
 
         def run(part):
             return clf.predict_logits(part)
-    start = time.perf_counter()
-    run(cutouts[:64])   # first-call costs (and the compilation) not timed
-    warmup = time.perf_counter() - start
-    start = time.perf_counter()
-    logits = run(cutouts)
-    seconds = time.perf_counter() - start
+    with block:
+        start = time.perf_counter()
+        run(cutouts[:64])   # first-call costs (and the compilation) not timed
+        warmup = time.perf_counter() - start
+        start = time.perf_counter()
+        logits = run(cutouts)
+        seconds = time.perf_counter() - start
     np.save(spec['output'], logits)
     device_name = (torch.cuda.get_device_name(device) if device.startswith('cuda')
                    else 'cpu')
@@ -292,6 +317,7 @@ def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
     n = len(cutouts)
     rates = {kind: n / statistics.median(times[kind]) for kind in kinds}
     names = {'naive': 'naive (NCHW, batch 64, float32)', 'float32': 'starcnet float32',
+             'untuned': 'starcnet float32 untuned (library default)',
              'bfloat16': 'starcnet bfloat16 (autocast)',
              'compiled': 'starcnet float32 torch.compile'}
     for kind in kinds:
@@ -381,12 +407,14 @@ def bench_cutouts(rows, paths, catalog, repeats):
                  'the same arrays as the naive loop'))
 
 
-def bench_end_to_end(rows, paths, catalog, model, directory, repeats, n_sources):
+def bench_end_to_end(rows, paths, catalog, model, directory, repeats, n_sources,
+                     untuned=True):
     spec = {'paths': paths, 'catalog': catalog, 'model': model}
-    times = {'naive': [], 'starcnet': []}
-    peaks = {'naive': [], 'starcnet': []}
+    kinds = ('naive', 'starcnet', 'untuned') if untuned else ('naive', 'starcnet')
+    times = {kind: [] for kind in kinds}
+    peaks = {kind: [] for kind in kinds}
     for _ in range(repeats):
-        for kind in ('naive', 'starcnet'):
+        for kind in kinds:
             result = run_child({**spec, 'kind': kind,
                                 'output': os.path.join(directory, f'out_{kind}.ecsv')})
             times[kind].append(result['seconds'])
@@ -404,6 +432,11 @@ def bench_end_to_end(rows, paths, catalog, model, directory, repeats, n_sources)
                  n_sources / statistics.median(times['starcnet']), ratio(times, 'starcnet'),
                  (f'peak RSS {statistics.median(peaks["starcnet"]):.0f} MB; '
                   f'same class {same:.2%}, max|dp| {dp:.1e}')))
+    if untuned:
+        rows.append((f'end to end, {n_sources} candidates: starcnet untuned (library default)',
+                     n_sources / statistics.median(times['untuned']),
+                     ratio(times, 'untuned'),
+                     f'peak RSS {statistics.median(peaks["untuned"]):.0f} MB'))
     rows.append(('peak RSS: starcnet / naive (lower is better)', float('nan'),
                  statistics.median(peaks['starcnet']) / statistics.median(peaks['naive']), ''))
     return statistics.median(peaks['starcnet'])
@@ -455,8 +488,8 @@ def main(argv=None):
                              'the cutout, limit and end-to-end rows run on the CPU)')
     parser.add_argument('--tmpdir', help='where to write the FITS files')
     parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['cutouts', 'wide', 'compile', 'limit', 'bundled', 'e2e',
-                                 'flat'])
+                        choices=['cutouts', 'wide', 'compile', 'untuned', 'limit',
+                                 'bundled', 'e2e', 'flat'])
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -503,7 +536,9 @@ def main(argv=None):
                                         'bands': list(BANDS), 'normalization': {
                                             'kind': 'affine', 'offset': [0.0] * 5,
                                             'scale': [1.0] * 5}})
-            kinds = [k for k in NETWORK_KINDS if k != 'compiled' or 'compile' not in args.skip]
+            kinds = [k for k in NETWORK_KINDS
+                     if not (k == 'compiled' and 'compile' in args.skip
+                             or k == 'untuned' and 'untuned' in args.skip)]
             wide = bench_network(rows, 'width 128 (published size)',
                                  _take(cutouts, n_wide), repeats, directory, wide_model,
                                  kinds, device=args.device)
@@ -511,14 +546,17 @@ def main(argv=None):
                 bench_limit(rows, wide['float32'], network_flops(128))
         if 'bundled' not in args.skip:
             bench_network(rows, f'bundled {bundled_name}', _take(cutouts, n_bundled),
-                          repeats, directory, bundled, ('naive', 'float32', 'bfloat16'),
+                          repeats, directory, bundled,
+                          ('naive', 'float32', 'bfloat16') if 'untuned' in args.skip
+                          else ('naive', 'float32', 'untuned', 'bfloat16'),
                           baseline_rate=wide and wide['naive'],
                           starcnet_rate=wide and wide.get('float32'), device=args.device)
         del arrays, cutouts
         peak = None
         if 'e2e' not in args.skip:
             peak = bench_end_to_end(rows, paths, catalog, bundled, directory,
-                                    max(1, repeats // 2), n_sources)
+                                    max(1, repeats // 2), n_sources,
+                                    untuned='untuned' not in args.skip)
         if 'flat' not in args.skip and peak is not None:
             bench_flat_memory(rows, paths, directory, bundled, size, n_sources, peak)
     finally:
@@ -531,4 +569,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    # run from a source checkout, measure that checkout's starcnet
+    ROOT = os.path.dirname(os.path.dirname(HERE))
+    if os.path.isfile(os.path.join(ROOT, 'starcnet', '__init__.py')):
+        sys.path.insert(0, ROOT)
     sys.exit(main())

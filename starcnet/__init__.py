@@ -32,11 +32,15 @@ class Conf(_config.ConfigNamespace):
         256, 'Number of cutouts classified per network call.', cfgtype='integer')
     tune_malloc = _config.ConfigItem(
         True,
-        'On Linux with glibc, keep the large buffers of the network in the '
-        'heap while a classifier runs on the CPU instead of mapping fresh '
-        'pages for every batch (about 1.3x faster for the published-size '
-        'network, 2x for the bundled model); afterwards the free heap goes '
-        'back to the system.', cfgtype='boolean')
+        'On Linux with glibc, whether starcnet.utils.large_cpu_buffers may '
+        'keep the large buffers of the network in the heap instead of mapping '
+        'fresh pages for every batch (about 1.3x faster on a CPU for the '
+        'published-size network, 2x for the bundled model).  The library '
+        'never does this by itself; the starcnet command line and the Dask '
+        'workers that starcnet.distributed starts, which own their process, '
+        'do, and so does a program that enters large_cpu_buffers().  It '
+        'changes glibc for the rest of the process (its adaptive thresholds '
+        'cannot be switched on again).  False switches it off everywhere.', cfgtype='boolean')
 
 
 conf = Conf()

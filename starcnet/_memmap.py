@@ -12,27 +12,23 @@ the kernel it no longer needs those pages (``madvise(MADV_DONTNEED)``)
 with `RowReleaser`; the file itself stays in the page cache, which the
 kernel may reclaim, and pages touched again are simply read again.
 
-Private (copy-on-write) maps, which `astropy.io.fits` makes by default,
-need care: a page the user modified in memory exists only in the
-process, and ``MADV_DONTNEED`` would throw the modification away.  Such
-pages are found in ``/proc/self/pagemap`` (resident but not file-backed)
-and kept; where that file cannot be read, private maps are left alone.
+Only shared maps are given back: a read-only map (what
+`starcnet.MultiBandImage.read` makes, ``fits.open(...,
+mode='denywrite')``), whose pages are the file's own clean pages, or
+(Python >= 3.13, which can tell) a shared writable one, whose changes
+are in the page cache.  A private copy-on-write map (astropy's default,
+``mode='readonly'``) may hold pages changed in memory only, which
+``MADV_DONTNEED`` would throw away: such maps are left alone.
 """
 
 import mmap
 import os
-import struct
 
 import numpy as np
 
-__all__ = ['RowReleaser', 'find_mmap']
+__all__ = ['RowReleaser', 'find_mmap', 'is_shared']
 
 _PAGE = mmap.PAGESIZE
-# /proc/self/pagemap: one 64-bit entry per page; bit 63 = present,
-# bit 62 = swapped, bit 61 = file page or shared anonymous page.
-_PRESENT = 1 << 63
-_SWAPPED = 1 << 62
-_FILE = 1 << 61
 _HAVE_MADVISE = hasattr(mmap.mmap, 'madvise') and hasattr(mmap, 'MADV_DONTNEED')
 
 
@@ -40,18 +36,26 @@ def find_mmap(array):
     """
     The `mmap.mmap` an array's memory lives in, or None.
 
-    Follows the ``base`` chain of views (numpy and `astropy.io.fits`
-    both end it in the `mmap.mmap`).
+    Follows the ``base`` chain of views (numpy's, and `astropy.io.fits`
+    ends it in the `mmap.mmap`).
     """
     base, seen = array, 0
     while base is not None and seen < 64:
         if isinstance(base, mmap.mmap):
             return base
-        inner = getattr(base, '_mmap', None)
-        if isinstance(inner, mmap.mmap):
-            return inner
         base, seen = getattr(base, 'base', None), seen + 1
     return None
+
+
+def is_shared(mm):
+    """
+    Whether the pages of a map can be given back without losing data:
+    a read-only map, or a shared writable one (Python >= 3.13 says).
+    """
+    with memoryview(mm) as view:
+        if view.readonly:
+            return True
+    return getattr(mm, 'access', None) == mmap.ACCESS_WRITE
 
 
 def _address(mm):
@@ -59,16 +63,8 @@ def _address(mm):
     return np.frombuffer(mm, dtype=np.uint8, count=1).__array_interface__['data'][0]
 
 
-def _is_private(mm):
-    access = getattr(mm, 'access', None)  # Python >= 3.13 only
-    if access is not None:
-        return access == mmap.ACCESS_COPY
-    # Older Pythons do not say; assume the worst.
-    return True
-
-
 class _Mapped:
-    """One 2-D array in a memory map: where its rows are."""
+    """One 2-D array in a shared memory map: where its rows are."""
 
     def __init__(self, array, mm):
         self.mm = mm
@@ -77,7 +73,6 @@ class _Mapped:
         self.data = array.__array_interface__['data'][0]
         self.row_stride = array.strides[0]
         self.nrows = array.shape[0]
-        self.private = _is_private(mm)
         self.released = 0  # rows [0, released) were given back
         # first byte (page-aligned, relative to the map) not yet given back
         self._next = max(self.data - self.start, 0) // _PAGE * _PAGE
@@ -96,44 +91,17 @@ class _Mapped:
         if hi <= lo:
             return 0
         self._next = hi
-        if not self.private:
-            self.mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
-            return hi - lo
-        return self._release_private(lo, hi)
-
-    def _release_private(self, lo, hi):
-        first_page = (self.start + lo) // _PAGE
-        n_pages = (hi - lo) // _PAGE
-        try:
-            with open('/proc/self/pagemap', 'rb') as handle:
-                handle.seek(first_page * 8)
-                raw = handle.read(n_pages * 8)
-        except OSError:
-            return 0
-        if len(raw) != n_pages * 8:
-            return 0
-        entries = np.array(struct.unpack(f'<{n_pages}Q', raw), dtype=np.uint64)
-        # A resident or swapped page that is not file-backed is a
-        # private copy: the user wrote to it.  Keep those.
-        modified = (((entries & np.uint64(_PRESENT | _SWAPPED)) != 0)
-                    & ((entries & np.uint64(_FILE)) == 0))
-        released = 0
-        # Runs of releasable pages.
-        ok = np.concatenate([[False], ~modified, [False]])
-        edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
-        for begin, end in zip(edges[::2], edges[1::2]):
-            self.mm.madvise(mmap.MADV_DONTNEED, lo + begin * _PAGE,
-                            (end - begin) * _PAGE)
-            released += (end - begin) * _PAGE
-        return released
+        self.mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        return hi - lo
 
 
 class RowReleaser:
     """
     Give back the pages of the first rows of memory-mapped 2-D arrays.
 
-    Arrays that are not memory-mapped (or not C-ordered by rows) are
-    ignored, as is everything on systems without ``madvise``.
+    Arrays that are not in a shared memory map (see `is_shared`), or not
+    C-ordered by rows, are ignored, as is everything on systems without
+    ``madvise``.
 
     Parameters
     ----------
@@ -162,7 +130,8 @@ class RowReleaser:
             if mm is None or getattr(mm, 'closed', False):
                 continue
             try:
-                self._mapped.append(_Mapped(array, mm))
+                if is_shared(mm):
+                    self._mapped.append(_Mapped(array, mm))
             except (ValueError, TypeError, BufferError):
                 continue
 

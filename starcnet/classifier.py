@@ -291,7 +291,7 @@ class StarClusterClassifier:
             unit='batch', progress_bar=progress_bar)
         # One thread cuts the next batch (reading its pixels) while the
         # network classifies this one.
-        with ThreadPoolExecutor(max_workers=1) as pool, self.predictor.allocator():
+        with ThreadPoolExecutor(max_workers=1) as pool:
             ahead = pool.submit(cut, 0) if n else None
             for start in batches:
                 index, (cutouts, batch_flags, missing) = ahead.result()

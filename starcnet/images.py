@@ -278,7 +278,11 @@ def _read_fits_band(band, path, hdu, memmap):
         msg = f'{label}FITS file {path!r} does not exist'
         raise FileNotFoundError(msg)
     try:
-        with fits.open(path, memmap=memmap, lazy_load_hdus=False) as hdul:
+        # memory-mapped read-only ('denywrite': a shared map of the file's
+        # own clean pages), so that the classifier can give back the pages
+        # of rows it is done with (starcnet._memmap)
+        with fits.open(path, memmap=memmap, lazy_load_hdus=False,
+                       mode='denywrite' if memmap else 'readonly') as hdul:
             if hdu is None:
                 index = _choose_hdu(hdul, label, path)
             else:
@@ -706,9 +710,13 @@ class MultiBandImage(Mapping):
             chips of a ``_flc`` file) are an error naming them.
         memmap : bool, optional
             Memory-map the pixel data (default), so that only the pixels
-            around the sources are read.  Tile-compressed files
-            (``.fits.fz``) and scaled integers (``BSCALE``/``BZERO``)
-            are read into memory whatever this says.
+            around the sources are read.  The map is read-only
+            (``fits.open(..., mode='denywrite')``): the band arrays
+            cannot be changed in place (copy one to change it), and the
+            classifier gives back the pages of the rows it is done with.
+            Tile-compressed files (``.fits.fz``) and scaled integers
+            (``BSCALE``/``BZERO``) are read into memory whatever this
+            says.
         mask : array of bool, optional
             A mask shared by all bands (on the common grid).
         align : bool, optional

@@ -17,7 +17,6 @@ depends on astropy.
 import numpy as np
 
 from ..normalization import Normalization
-from ..utils._allocator import large_cpu_buffers
 
 __all__ = ['Predictor', 'PRECISIONS', 'CPU_NETWORK_BATCH', 'CPU_ACTIVATION_BYTES']
 
@@ -28,7 +27,7 @@ PRECISIONS = ('float32', 'bfloat16', 'float16')
 #: Cutouts per network call on a CPU: at most 64, and at most what keeps
 #: one activation map of a batch within ``CPU_ACTIVATION_BYTES`` (32 for
 #: the published-size network), below glibc's largest mmap threshold
-#: (see `starcnet.utils._allocator`).
+#: (see `starcnet.utils.large_cpu_buffers`).
 CPU_NETWORK_BATCH = 64
 CPU_ACTIVATION_BYTES = 16 * 1024 ** 2
 
@@ -254,13 +253,6 @@ class Predictor:
             return _network_batch_size(self.device, batch_size, self.width)
         return batch_size
 
-    def allocator(self):
-        """
-        The allocator context: large activations stay in the heap
-        between batches on a CPU (`starcnet.utils._allocator`).
-        """
-        return large_cpu_buffers(None if self.device.type == 'cpu' else False)
-
     def _network(self):
         if not self.compile:
             return self.network
@@ -314,8 +306,7 @@ class Predictor:
         if not cutouts.flags.writeable:   # torch.from_numpy wants writeable memory
             cutouts = cutouts.copy()
         pending = []
-        with (torch.inference_mode(), _autocast(self.device, self.precision),
-              self.allocator()):
+        with torch.inference_mode(), _autocast(self.device, self.precision):
             for start in range(0, len(cutouts), step):
                 tensor = torch.from_numpy(cutouts[start:start + step])
                 flags = (None if missing is None

@@ -20,16 +20,63 @@ Families (`PSF_FAMILIES`):
   elliptical;
 * ``'core-halo'``: a Gaussian core with an exponential halo holding 5-30%
   of the light within 2-7 px (the broad UV halo of WFC3).
+
+The transforms of the TinyTim PSFs and of `reference_psf` are cached
+per canvas shape, at most `TRANSFORM_CACHE_BYTES` (96 MB) each, the
+least recently used first out: the small canvases of simulated cutouts
+and one 2k x 2k scene (87 MB) stay cached, while the transforms of a
+larger scene (340 MB for a 4k x 4k canvas) are computed again for every
+scene instead of being kept.
 """
 
+import collections
 import functools
+import threading
 
 import numpy as np
 from scipy import fft as sfft
 
 from ._data import BANDS, PSF_FILES, PSF_HALF, REFERENCE_BAND, psf_set
 
-__all__ = ['PSF_FAMILIES', 'draw_psfs', 'pixel_response', 'reference_psf']
+__all__ = ['PSF_FAMILIES', 'TRANSFORM_CACHE_BYTES', 'draw_psfs', 'pixel_response',
+           'reference_psf']
+
+#: Bytes kept by each cache of PSF transforms (an array larger than this
+#: is not kept at all).
+TRANSFORM_CACHE_BYTES = 96 * 1024 ** 2
+
+
+def _bounded_cache(function):
+    """
+    Cache the arrays ``function(*args)`` returns, least recently used
+    first out, up to `TRANSFORM_CACHE_BYTES` in all.
+    """
+    entries = collections.OrderedDict()
+    lock = threading.Lock()
+
+    @functools.wraps(function)
+    def cached(*args):
+        with lock:
+            if args in entries:
+                entries.move_to_end(args)
+                return entries[args]
+        value = function(*args)
+        limit = TRANSFORM_CACHE_BYTES
+        if value.nbytes <= limit:
+            with lock:
+                entries[args] = value
+                while sum(v.nbytes for v in entries.values()) > limit:
+                    entries.popitem(last=False)
+        return value
+
+    def cache_nbytes():
+        with lock:
+            return sum(v.nbytes for v in entries.values())
+
+    cached.cache_clear = entries.clear
+    cached.cache_nbytes = cache_nbytes
+    return cached
+
 
 #: PSF families and their probability for a simulated image.
 PSF_FAMILIES = {'tinytim': 0.5, 'moffat': 0.3, 'core-halo': 0.2}
@@ -69,7 +116,7 @@ def _psf_taper():
     return 0.5 * (1.0 + np.cos(np.pi * x))
 
 
-@functools.lru_cache(maxsize=8)
+@_bounded_cache
 def _tinytim_ft(family, shape):
     """rfft2 of the tapered TinyTim PSFs centred on pixel (0, 0): (5, H, W//2+1)."""
     out = np.empty((len(BANDS), shape[0], shape[1] // 2 + 1), dtype=np.complex64)
@@ -172,9 +219,27 @@ def draw_psfs(rng, n, shape, families=None):
     return out, {'family': kind, 'fwhm': fwhm, 'shift': shift}
 
 
-@functools.lru_cache(maxsize=4)
 def reference_psf(shape):
-    """The reference PSF of the CI tables: WFC3 TinyTim with a 0.8 px blur."""
+    """
+    The reference PSF of the CI tables: WFC3 TinyTim with a 0.8 px blur.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Canvas shape ``(H, W)``.
+
+    Returns
+    -------
+    transfer : `~numpy.ndarray`
+        complex64 ``(5, H, W // 2 + 1)``, as `draw_psfs` returns for
+        one image.  Cached (see the module's description): do not
+        change it in place.
+    """
+    return _reference_psf(tuple(int(n) for n in shape))
+
+
+@_bounded_cache
+def _reference_psf(shape):
     ky, kx = _frequencies(shape)
     return (_tinytim_ft('wfc3', tuple(shape))
             * _gaussian_transfer(ky, kx, 0.8, 1.0, 0.0)).astype(np.complex64)

@@ -126,18 +126,131 @@ def test_freed_buffers_are_reused_without_page_faults():
     assert tuned * 10 < after
 
 
-def test_classifier_runs_the_network_with_it(tiny_model_path, scene, monkeypatch):
+def test_classifier_and_fit_leave_it_alone(tiny_model_path, scene, fake_libc):
+    # the library does not opt in by itself; the caller's block does
     bands, sources = scene
     seen = []
     clf = StarClusterClassifier(tiny_model_path, device='cpu', batch_size=8)
     clf.network.register_forward_pre_hook(lambda *args: seen.append(_allocator.active()))
-    with conf.set_temp('tune_malloc', False):
-        plain = clf(bands, sources)
+    plain = clf(bands, sources)
+    clf.predict_proba(np.ones((3, 5, 32, 32), dtype=np.float32))
     assert seen and not any(seen)
+    assert fake_libc.calls == []
     seen.clear()
-    tuned = clf(bands, sources)
-    if _allocator._glibc() is not None and not _allocator._user_tuned():
-        assert seen and all(seen)
-    assert not _allocator.active()
-    np.testing.assert_array_equal(tuned['prob_class1'], plain['prob_class1'])
-    np.testing.assert_array_equal(tuned['cluster_class'], plain['cluster_class'])
+    with large_cpu_buffers() as tuned:
+        assert tuned
+        opted = clf(bands, sources)
+    assert seen and all(seen)
+    assert fake_libc.calls == TUNED + RESTORED
+    np.testing.assert_array_equal(opted['prob_class1'], plain['prob_class1'])
+    np.testing.assert_array_equal(opted['cluster_class'], plain['cluster_class'])
+
+
+def test_cli_opts_in(fake_libc, monkeypatch):
+    # the command line owns its process: every command runs tuned
+    from starcnet import cli
+
+    seen = []
+    monkeypatch.setattr(cli, 'cmd_models', lambda args: seen.append(_allocator.active()))
+    assert cli.main(['models', 'list']) == 0
+    assert seen == [True]
+    assert fake_libc.calls == TUNED + RESTORED
+    with conf.set_temp('tune_malloc', False):
+        assert cli.main(['models', 'list']) == 0
+    assert seen == [True, False]
+
+
+# glibc cannot say what its thresholds are; they are read back through
+# what malloc does, in a fresh process.  A block just under 32 MB is
+# above glibc's initial (adaptive) mmap threshold and served by mmap;
+# freeing it raises the adaptive threshold to its size, so a second one
+# comes from the heap.  Once the thresholds were set (mallopt) both come
+# from the heap: nothing is mmapped below the 32 MB set.
+_PROBE = """
+import ctypes, json, sys
+
+libc = ctypes.CDLL(None)
+
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+        'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+
+libc.mallinfo2.restype = Mallinfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.malloc_trim.argtypes = [ctypes.c_size_t]
+
+
+def mmapped(size=32 * 1024 ** 2 - 64 * 1024):
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(size)
+    n = libc.mallinfo2().hblks - before
+    libc.free(block)
+    return n == 1
+
+
+if sys.argv[1] != 'nothing':
+    import contextlib
+
+    import numpy as np
+
+    import starcnet
+    from starcnet import StarClusterClassifier
+    from starcnet.conftest import make_test_scene
+
+    bands, sources = make_test_scene()
+    clf = StarClusterClassifier(device='cpu')
+    block = contextlib.nullcontext()
+    if sys.argv[1] == 'opt-in':
+        from starcnet.utils import large_cpu_buffers
+
+        block = large_cpu_buffers()
+    with block:
+        clf(bands, sources)
+        clf.predict_proba(np.ones((40, 5, 32, 32), dtype=np.float32))
+libc.malloc_trim(0)
+print(json.dumps([mmapped(), mmapped()]))
+"""
+
+
+def _probe(mode):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import starcnet
+
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(starcnet.__file__)))
+    env['PYTHONPATH'] = os.pathsep.join([root, *filter(None, [env.get('PYTHONPATH')])])
+    done = subprocess.run([sys.executable, '-c', _PROBE, mode], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_glibc_defaults = pytest.mark.skipif(
+    _allocator._glibc() is None or _allocator._user_tuned()
+    or not hasattr(_allocator._glibc(), 'mallinfo2'),
+    reason='needs glibc >= 2.33 (mallinfo2) with its default malloc settings')
+
+
+@_glibc_defaults
+def test_import_and_classifier_leave_glibc_as_it_was():
+    # a fresh process: glibc's thresholds adapt ...
+    assert _probe('nothing') == [True, False]
+    # ... and still do after import starcnet, a classifier call and
+    # predict_proba
+    assert _probe('default') == [True, False]
+
+
+@_glibc_defaults
+def test_opting_in_changes_glibc_for_good():
+    # what the CLI and Dask workers do, and why only they do it: the
+    # adaptive thresholds are off after the block
+    assert _probe('opt-in') == [False, False]

@@ -67,7 +67,8 @@ def imports(path):
 def modules():
     for path in sorted(PACKAGE.rglob('*.py')):
         rel = path.relative_to(PACKAGE)
-        if 'tests' in rel.parts or rel.name in ('conftest.py', '__init__.py') and len(rel.parts) == 1:
+        top = len(rel.parts) == 1 and rel.name in ('conftest.py', '__init__.py')
+        if 'tests' in rel.parts or top:
             continue
         yield path, rel.parts[0].removesuffix('.py')
 

@@ -43,6 +43,8 @@ def test_suite_runs(bench, tmp_path, capsys):
     out = capsys.readouterr().out
     for row in ('cutouts: starcnet (memory-mapped, vectorised)',
                 'network bundled sim-small-v2: starcnet float32',
+                'network bundled sim-small-v2: starcnet float32 untuned (library default)',
+                'end to end, 30 candidates: starcnet untuned (library default)',
                 'end to end, 30 candidates: starcnet'):
         assert row in out
     assert 'identical' in out and 'DIFFERENT' not in out

@@ -98,3 +98,63 @@ def test_bad_galaxy_lists(tmp_path):
     Table({'name': ['x']}).write(tmp_path / 'c.ecsv')
     with pytest.raises(ValueError, match='catalog missing'):
         read_galaxy_list(tmp_path / 'c.ecsv')
+
+
+def test_in_process_workers_leave_this_process_alone(tmp_path, tiny_model_path,
+                                                     client, monkeypatch):
+    # the in-process workers of the fixture run in this process, which
+    # starcnet does not own: no torch threads set, no allocator settings
+    import torch
+
+    from starcnet.utils import _allocator
+
+    seen = []
+    monkeypatch.setattr(torch, 'set_num_threads', lambda n: seen.append(('threads', n)))
+    original = _allocator.large_cpu_buffers
+
+    def spy(enabled=None):
+        seen.append(('tune', enabled))
+        return original(False)
+
+    monkeypatch.setattr(_allocator, 'large_cpu_buffers', spy)
+    monkeypatch.setattr('starcnet.utils.large_cpu_buffers', spy)
+    _, sources, paths = _galaxy(tmp_path / 'mosaic', 5)
+    classify_tiles(paths, sources, tile_size=128, model=tiny_model_path, scheduler=client)
+    assert seen and all(entry == ('tune', False) for entry in seen)
+    seen.clear()
+    classify_tiles(paths, sources, tile_size=128, model=tiny_model_path, scheduler=client,
+                   tune_malloc=True, torch_threads=torch.get_num_threads() + 1)
+    assert ('tune', True) in seen
+    assert ('threads', torch.get_num_threads() + 1) in seen
+
+
+@pytest.mark.parametrize('scheduler, processes, threads, tune', [
+    (None, True, (2, None), (True, None)),     # the LocalCluster starcnet starts
+    (None, False, (None, None), (False, None)),  # workers in this process
+    ('tcp://x:1', True, (None, None), (False, None)),  # the user's deployment
+    ('tcp://x:1', True, (3, 3), (True, True)),  # ... asked explicitly
+])
+def test_worker_options(scheduler, processes, threads, tune):
+    from starcnet import conf
+    from starcnet.distributed import _worker_options
+
+    (expected_threads, given_threads), (expected_tune, given_tune) = threads, tune
+    assert _worker_options(scheduler, processes, 2, given_threads, given_tune) == (
+        expected_threads, expected_tune)
+    with conf.set_temp('tune_malloc', False):
+        assert _worker_options(scheduler, processes, 2, given_threads, given_tune)[1] is (
+            given_tune is True)
+
+
+def test_classifier_cache_is_bounded(tiny_model_path, monkeypatch):
+    from starcnet import distributed
+
+    monkeypatch.setattr(distributed, '_CLASSIFIERS', type(distributed._CLASSIFIERS)())
+    first = distributed._classifier(tiny_model_path, 'cpu', 8, 'float32')
+    assert distributed._classifier(tiny_model_path, 'cpu', 8, 'float32') is first
+    for batch_size in range(9, 9 + distributed.CLASSIFIER_CACHE_SIZE):
+        distributed._classifier(tiny_model_path, 'cpu', batch_size, 'float32')
+    assert len(distributed._CLASSIFIERS) == distributed.CLASSIFIER_CACHE_SIZE
+    # the least recently used one went first
+    assert distributed._classifier(tiny_model_path, 'cpu', 8, 'float32') is not first
+    assert (str(tiny_model_path), 'cpu', 9, 'float32') not in distributed._CLASSIFIERS

@@ -281,3 +281,28 @@ def test_crowding_neighbours():
     assert np.mean(n3) > np.mean(n1)
     sep, dmag = neighbours(4, np.random.default_rng(5))
     assert np.all(sep <= 16) and np.all(np.isfinite(dmag))
+
+
+def test_psf_transform_caches_are_bounded(monkeypatch):
+    from starcnet.simulation import psf
+
+    monkeypatch.setattr(psf, 'TRANSFORM_CACHE_BYTES', 4 * 1024 ** 2)
+    for cache in (psf._tinytim_ft, psf._reference_psf):
+        cache.cache_clear()
+    small = psf.reference_psf((64, 64))
+    assert psf.reference_psf([64, 64]) is small   # cached
+    assert psf._reference_psf.cache_nbytes() == small.nbytes
+    # 5 x 512 x 257 complex64 = 5.3 MB: above the bound, computed, not kept
+    large = psf.reference_psf((512, 512))
+    assert large.shape == (5, 512, 257)
+    assert psf.reference_psf((512, 512)) is not large
+    np.testing.assert_array_equal(psf.reference_psf((512, 512)), large)
+    assert psf._reference_psf.cache_nbytes() == small.nbytes
+    assert psf._tinytim_ft.cache_nbytes() <= psf.TRANSFORM_CACHE_BYTES
+    # least recently used first out
+    for n in range(200, 400, 40):   # 0.8-1.9 MB each
+        psf.reference_psf((n, n))
+    assert psf._reference_psf.cache_nbytes() <= psf.TRANSFORM_CACHE_BYTES
+    assert psf.reference_psf((64, 64)) is not small
+    for cache in (psf._tinytim_ft, psf._reference_psf):
+        cache.cache_clear()

@@ -13,7 +13,7 @@ import torch
 from astropy.io import fits
 
 from starcnet import MultiBandImage, StarClusterClassifier
-from starcnet._memmap import RowReleaser, find_mmap
+from starcnet._memmap import RowReleaser, find_mmap, is_shared
 from starcnet.conftest import make_test_scene
 from starcnet.cutouts import extract_cutouts, normalize
 from starcnet.images import STARCNET_BANDS
@@ -89,8 +89,10 @@ def test_strips_released_in_row_order(tiny_model_path, big_scene, monkeypatch):
 def test_release_drops_resident_pages(tmp_path):
     data = np.arange(2048 * 1024, dtype=np.float32).reshape(2048, 1024)  # 8 MB
     fits.PrimaryHDU(data).writeto(tmp_path / 'a.fits')
-    with fits.open(tmp_path / 'a.fits', memmap=True) as hdul:
+    # read-only, as MultiBandImage.read maps bands
+    with fits.open(tmp_path / 'a.fits', memmap=True, mode='denywrite') as hdul:
         mapped = hdul[0].data
+        assert is_shared(find_mmap(mapped))
         before = _rss_file_kb()
         assert float(mapped.sum(dtype=np.float64)) == float(data.sum(dtype=np.float64))
         touched = _rss_file_kb()
@@ -108,18 +110,34 @@ def test_release_drops_resident_pages(tmp_path):
     assert touched - after > 6000
 
 
-@linux
-def test_modified_private_pages_are_kept(tmp_path):
+def test_copy_on_write_maps_are_left_alone(tmp_path):
+    # astropy's default map is private: pages changed in memory exist
+    # only in the process, so none of its pages are given back
     data = np.zeros((1024, 1024), dtype=np.float32)
     fits.PrimaryHDU(data).writeto(tmp_path / 'a.fits')
     with fits.open(tmp_path / 'a.fits', memmap=True) as hdul:  # copy-on-write
         mapped = hdul[0].data
         mapped[10, :] = 7.0
         float(mapped.sum())
-        RowReleaser([mapped]).release(1024)
+        assert not is_shared(find_mmap(mapped)) or sys.version_info >= (3, 13)
+        releaser = RowReleaser([mapped])
+        assert not releaser
+        assert releaser.release(1024) == 0
         assert np.all(mapped[10] == 7.0)
         assert float(mapped[11:].sum()) == 0.0
         del mapped
+
+
+def test_read_bands_are_read_only_shared_maps(big_scene):
+    paths, bands, _ = big_scene
+    image = MultiBandImage.read(paths)
+    arrays = image.band_arrays(STARCNET_BANDS)[0]
+    assert all(is_shared(find_mmap(a)) for a in arrays)
+    assert RowReleaser(arrays)
+    with pytest.raises(ValueError, match='read-only'):
+        arrays[0][0, 0] = 1.0
+    np.testing.assert_array_equal(arrays[3], bands['F555W'])
+    del arrays, image
 
 
 def test_plain_arrays_are_ignored():

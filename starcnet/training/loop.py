@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..models.network import SCALES, StarcNet
-from ..utils._allocator import large_cpu_buffers
 from ..utils._progress import add_progress_bar
 from .augment import _band_dropout, dihedral_augment
 from .data import _check_data, _validation_split, class_weights
@@ -180,17 +179,15 @@ def fit(cutouts=None, labels=None, *, train_data=None, validation=None,
         >>> result.metadata['training']['base_model']
         'sim-small-v1'
     """
-    # large CPU buffers stay in the heap between batches (see utils._allocator)
-    with large_cpu_buffers():
-        return _fit(cutouts, labels, train_data=train_data, validation=validation,
-                    model=model, width=width,
-                    normalization=normalization, bands=bands, epochs=epochs,
-                    batch_size=batch_size, learning_rate=learning_rate,
-                    weight_decay=weight_decay, val_fraction=val_fraction,
-                    groups=groups, patience=patience, balance=balance,
-                    augment=augment, band_dropout=band_dropout, freeze=freeze,
-                    seed=seed, device=device, autocast=autocast,
-                    progress_bar=progress_bar)
+    return _fit(cutouts, labels, train_data=train_data, validation=validation,
+                model=model, width=width,
+                normalization=normalization, bands=bands, epochs=epochs,
+                batch_size=batch_size, learning_rate=learning_rate,
+                weight_decay=weight_decay, val_fraction=val_fraction,
+                groups=groups, patience=patience, balance=balance,
+                augment=augment, band_dropout=band_dropout, freeze=freeze,
+                seed=seed, device=device, autocast=autocast,
+                progress_bar=progress_bar)
 
 
 def _fit(cutouts, labels, *, device, seed, **kwargs):

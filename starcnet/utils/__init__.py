@@ -1,7 +1,11 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Small helpers shared by the package: optional-dependency flags and
-progress bars.  Nothing here is public API.
+Helpers shared by the package.  Public: `large_cpu_buffers`, the opt-in
+glibc allocator settings that make the network faster on a CPU in a
+process that starcnet may change for good (see :ref:`performance`).
+The optional-dependency flags and progress bars are private.
 """
 
-__all__ = []
+from ._allocator import large_cpu_buffers
+
+__all__ = ['large_cpu_buffers']
