@@ -200,7 +200,7 @@ def read_legus(path, *, class_column=None):
                    f'human class is read from the default column, '
                    f'class_column={class_column} (0-based); pass class_column= '
                    'to choose it (see starcnet.catalogs.LEGUS_CLASS_COLUMNS)')
-            warnings.warn(msg, StarcnetWarning)
+            warnings.warn(msg, StarcnetWarning, stacklevel=2)
         class_note = (f'default for {galaxy}' if galaxy in LEGUS_CLASS_COLUMNS
                       else 'default LEGUS layout')
         if class_column is None:
@@ -338,7 +338,7 @@ def _read_ldac(path, name, hdu):
             raise ValueError(msg) from None
         if not isinstance(table_hdu, fits.BinTableHDU):
             msg = f'{name}: HDU {hdu!r} is not a binary table; give an LDAC_OBJECTS HDU'
-            raise ValueError(msg)
+            raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
         return QTable.read(table_hdu, unit_parse_strict='silent')
 
 

@@ -179,7 +179,7 @@ def cmd_plot(args):
     for name, path in paths.items():
         fig = figures[name]()
         try:
-            atomic_write(path, lambda tmp: fig.savefig(tmp, format='png', dpi=args.dpi),
+            atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, format='png', dpi=args.dpi),
                          overwrite=args.overwrite, suffix='.png')
         finally:
             plt.close(fig)

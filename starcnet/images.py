@@ -856,5 +856,5 @@ class MultiBandImage(Mapping):
             raise ValueError(msg)
         if substitutes:
             warnings.warn(f'using band {", ".join(substitutes)}',
-                          BandSubstitutionWarning)
+                          BandSubstitutionWarning, stacklevel=2)
         return mapping

@@ -145,7 +145,7 @@ def validate_metadata(meta, source='metadata'):
             raise ValueError(msg)
     if not isinstance(meta.get('training', {}), dict):
         msg = f'{source}: metadata "training" must be a dict, got {meta["training"]!r}'
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
 
 
 def decode_metadata(raw, source):

@@ -170,7 +170,7 @@ def render(comps, n_canvas, shape, transfer):
     for kind, group in kinds.items():
         for start in range(0, len(group), 256):
             chunk = group[start:start + 256]
-            arr = lambda k: np.array([c[k] for c in chunk], dtype=float)  # noqa: E731
+            arr = lambda k, chunk=chunk: np.array([c[k] for c in chunk], dtype=float)  # noqa: E731
             xs, ys = arr(1), arr(2)
             x0 = np.floor(xs).astype(int)
             y0 = np.floor(ys).astype(int)

@@ -314,7 +314,7 @@ def _ldac(path, n_objects=1):
     imhead['CTYPE2'] = 'DEC--TAN'
     cards = np.array([str(card) for card in imhead.cards], dtype='S80')
     hdus = [fits.PrimaryHDU()]
-    for k in range(n_objects):
+    for _ in range(n_objects):
         head = fits.BinTableHDU.from_columns(
             [fits.Column(name='Field Header Card', format=f'{80 * len(cards)}A',
                          dim=f'(80, {len(cards)})', array=cards[None, :])],

@@ -273,7 +273,7 @@ class TestTablePositions:
 
         from starcnet.classifier import _positions
         from starcnet.metrics import _xy
-        from starcnet.regions import catalog_to_regions
+        from starcnet.io.ds9 import catalog_to_regions
         from starcnet.training import cutouts_from_catalog
 
         table = Table({'x': MaskedColumn([1.0, 2.0], mask=[0, 1]), 'y': [3.0, 4.0],

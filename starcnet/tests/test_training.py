@@ -304,7 +304,7 @@ def test_data_module_does_not_import_torch():
     assert callable(training.fit) and callable(training.dihedral_augment)
     assert 'fit' in dir(training)
     with pytest.raises(AttributeError, match='no attribute'):
-        training.nothing_here
+        training.nothing_here  # noqa: B018
 
 
 def test_fit_leaves_global_random_state_alone():

@@ -176,7 +176,7 @@ def _cluster_builder(rng, cls, row, distance_mpc, recipe):
     def build(s):
         comp = Components()
         comp.add_points(s * (sx - cenx) + jit[0], s * (sy - ceny) + jit[1], pop.star_flux / tot_v)
-        for (wt, cx, cy, reff, et, q, sel) in parts:
+        for (wt, cx, cy, reff, et, q, _sel) in parts:
             comp.add_smooth(s * (cx - cenx) + jit[0], s * (cy - ceny) + jit[1],
                             wt * smooth / tot_v, 0, _eff_a(reff, et) * s, et, q, pa)
         return comp

@@ -62,7 +62,7 @@ def reference_forward(state, x, groups=8):
         if view.shape[-1] != 32:
             view = F.interpolate(view, size=(32, 32), mode='nearest')
         h = view
-        for i, (conv, norm) in enumerate(zip(CONVS, NORMS)):
+        for conv, norm in zip(CONVS, NORMS):
             h = F.conv2d(h, state[f'{prefix}conv{conv}.weight'],
                          state[f'{prefix}conv{conv}.bias'], padding=1)
             h = F.group_norm(h, groups, state[f'{prefix}bn{norm}.weight'],
