@@ -203,7 +203,10 @@ def main(argv=None):
     if not args.no_reference:
         width = default_info.config['width']
         for g in ('kingsim', 'popsim'):
-            path = work / f'reference-{g}-w{width}.safetensors'
+            # the training budget is in the file name: a cached reference
+            # is reused only for the same budget
+            path = work / (f'reference-{g}-w{width}-n{args.reference_n_per_class}'
+                           f'-e{args.reference_epochs}.safetensors')
             if not path.exists():
                 train_reference(g, path, width=width,
                                 n_per_class=args.reference_n_per_class,
