@@ -320,10 +320,15 @@ _SEXTRACTOR_POSITIONS = {
 }
 
 
+def _ldac_objects(hdul):
+    """Indices of the ``LDAC_OBJECTS`` HDUs of an open FITS file."""
+    return [k for k, h in enumerate(hdul)
+            if h.header.get('EXTNAME', '').strip().upper() == 'LDAC_OBJECTS']
+
+
 def _read_ldac(path, name, hdu):
     with fits.open(path) as hdul:
-        objects = [k for k, h in enumerate(hdul)
-                   if h.header.get('EXTNAME', '').strip().upper() == 'LDAC_OBJECTS']
+        objects = _ldac_objects(hdul)
         if hdu is None:
             if len(objects) != 1:
                 msg = (f'{name}: a FITS_LDAC catalog has one LDAC_OBJECTS table '

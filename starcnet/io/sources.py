@@ -24,9 +24,10 @@ _SEXTRACTOR_HEAD = re.compile(rb'^#\s+1\s+[A-Z][A-Z0-9_]*\s')
 def _is_ldac(path):
     from astropy.io import fits
 
+    from ..catalogs import _ldac_objects
+
     with fits.open(path) as hdul:
-        return any(h.header.get('EXTNAME', '').strip().upper() == 'LDAC_OBJECTS'
-                   for h in hdul)
+        return bool(_ldac_objects(hdul))
 
 
 def source_format(path, format=None):
