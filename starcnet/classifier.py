@@ -211,7 +211,9 @@ class StarClusterClassifier:
         Returns
         -------
         logits : `~numpy.ndarray`
-            float32, shape ``(N, 4)``, columns for classes 1-4.
+            float32, shape ``(N, 4)``, columns for classes 1-4; a row is
+            NaN throughout where the network output is not finite (see
+            `~starcnet.CutoutFlag`, ``NONFINITE_OUTPUT``).
         """
         return self.predictor.logits(cutouts, missing)
 
@@ -229,7 +231,8 @@ class StarClusterClassifier:
         Returns
         -------
         proba : `~numpy.ndarray`
-            float32, shape ``(N, 4)``; each row sums to 1.
+            float32, shape ``(N, 4)``; each row sums to 1, or is NaN
+            throughout where the network output is not finite.
         """
         return _softmax(self.predict_logits(cutouts, missing))
 
@@ -301,7 +304,12 @@ class StarClusterClassifier:
                     ahead = pool.submit(cut, following)
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
-                    logits[index[ok]] = self.predict_logits(cutouts[ok], missing[ok])
+                    batch = self.predict_logits(cutouts[ok], missing[ok])
+                    # rows the predictor found not finite: masked, flagged
+                    finite = _finite_rows(batch)
+                    logits[index[ok][finite]] = batch[finite]
+                    flags[index[ok][~finite]] |= (CutoutFlag.NONFINITE_OUTPUT
+                                                  | CutoutFlag.UNCLASSIFIED)
                 if releaser:
                     releaser.release(top_row[following] if following < n
                                      else arrays[0].shape[0])
@@ -341,7 +349,8 @@ class StarClusterClassifier:
         table['starcnet_flags'] = MaskedColumn(
             flags, meta={'ucd': 'meta.code.qual'}, description='bit flags: ' + ', '.join(
                 f'{f.value}={f.name}' for f in CutoutFlag)
-            + ' (MISSING_BAND: a band has no data there, classified from the others)')
+            + ' (MISSING_BAND: a band has no data there, classified from the others;'
+            ' NONFINITE_OUTPUT: the network output was not finite, not classified)')
         for name, axis in zip(position_columns(table, 'source table'), 'xy'):
             if not table[name].info.description:
                 table[name].info.description = (
@@ -392,6 +401,12 @@ class StarClusterClassifier:
         from .io.ds9 import catalog_to_regions
 
         return catalog_to_regions(catalog, **kwargs)
+
+
+def _finite_rows(logits):
+    from .models.inference import finite_rows
+
+    return finite_rows(logits)
 
 
 def _softmax(logits):

@@ -45,6 +45,10 @@ class CutoutFlag(enum.IntFlag):
     #: footprint); the source was classified from the other bands, the
     #: missing band's normalised input set to 0.
     MISSING_BAND = 32
+    #: Not classified: the network output for the cutout is not finite
+    #: (NaN or infinite weights, or pixel values so extreme that the
+    #: network overflows); set with ``UNCLASSIFIED``.
+    NONFINITE_OUTPUT = 64
 
 
 #: Accepted 0-based pixel position column pairs, in order of preference:
@@ -208,15 +212,33 @@ def cutout_origin(x, y, size=CUTOUT_SIZE):
     Returns
     -------
     ix, iy : `~numpy.ndarray` of int64
+
+    Notes
+    -----
+    Positions beyond ``±2**52`` pixels (far outside any image; int64
+    holds no more than about ``±9.2e18``) are clipped to ``±2**52``
+    first, and NaN or infinite ones count as ``+2**52``, so that every
+    such source lies outside the image (`CutoutFlag.OUTSIDE` in
+    `extract_cutouts`; the table parsers refuse non-finite positions).
     """
     offset = size // 2 - 1
-    ix = np.floor(np.asarray(x, dtype=float)).astype(np.int64) - offset
-    iy = np.floor(np.asarray(y, dtype=float)).astype(np.int64) - offset
-    return ix, iy
+    return _origin(x, offset), _origin(y, offset)
+
+
+#: Positions are clipped to this many pixels either side (exact in
+#: float64, far from the int64 limit).
+_POSITION_LIMIT = float(2 ** 52)
+
+
+def _origin(position, offset):
+    value = np.floor(np.asarray(position, dtype=float))
+    value = np.where(np.isfinite(value), value, _POSITION_LIMIT)
+    value = np.clip(value, -_POSITION_LIMIT, _POSITION_LIMIT)
+    return value.astype(np.int64) - offset
 
 
 def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
-                    max_bad_fraction=0.5, return_missing=False):
+                    max_bad_fraction=0.5, return_missing=False, scales=None):
     """
     Cut square multi-band cutouts around sources, all at once.
 
@@ -240,6 +262,11 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
         masked (bands with no data at all are not counted: see Notes).
     return_missing : bool, optional
         Also return which bands of each source have no data.
+    scales : sequence of float, optional
+        The factor each band's cutouts will be multiplied by (e.g. to
+        e-/s, as `image_cutouts` does); a pixel whose value times its
+        band's factor is not a finite float32 counts as non-finite.
+        The cutouts returned are not scaled.
 
     Returns
     -------
@@ -262,7 +289,16 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     any bad pixel, or with more than ``max_bad_fraction`` of a band
     bad, is flagged `CutoutFlag.UNCLASSIFIED` and its class is left
     masked; so is a source whose position is outside the image
-    (`CutoutFlag.OUTSIDE`).
+    (`CutoutFlag.OUTSIDE`), including positions that are not finite or
+    beyond the int64 range (see `cutout_origin`).  Pixel values beyond
+    the float32 range (or beyond it once multiplied by ``scales``)
+    count as non-finite.
+
+    Raises
+    ------
+    ValueError
+        If the images are not 2-D or have no pixels (a 0x0 image), or
+        ``x`` and ``y`` differ in shape.
 
     Missing bands: a band whose pixels inside the image are, over the
     whole cutout, all non-finite, all exactly 0.0 (drizzled mosaics
@@ -282,7 +318,21 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
         msg = f'x and y must be 1-D and of one length, got {x.shape} and {y.shape}'
         raise ValueError(msg)
     n, n_bands = x.size, len(arrays)
-    ny, nx = arrays[0].shape
+    if not n_bands:
+        msg = 'no images to cut: give at least one band'
+        raise ValueError(msg)
+    shape = np.shape(arrays[0])
+    if len(shape) != 2 or 0 in shape:
+        msg = (f'the images must be 2-D with at least one pixel, got shape '
+               f'{shape}; check the file or HDU')
+        raise ValueError(msg)
+    ny, nx = shape
+    if scales is None:
+        scales = np.ones(n_bands)
+    scales = np.asarray(scales, dtype=np.float32).reshape(-1)
+    if scales.size != n_bands:
+        msg = f'scales must have one factor per band ({n_bands}), got {scales.size}'
+        raise ValueError(msg)
     cutouts = np.empty((n, n_bands, size, size), dtype=np.float32)
     flags = np.zeros(n, dtype=np.int16)
     missing = np.zeros((n, n_bands), dtype=bool)
@@ -298,7 +348,7 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
     edge = np.flatnonzero(~interior)
     flags[edge] |= CutoutFlag.EDGE
     cx, cy = np.floor(x), np.floor(y)
-    outside = (cx < 0) | (cx >= nx) | (cy < 0) | (cy >= ny)
+    outside = ~((cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny))   # NaN: outside
     flags[outside] |= CutoutFlag.OUTSIDE | CutoutFlag.UNCLASSIFIED
     if edge.size:
         steps = np.arange(size)
@@ -310,17 +360,23 @@ def extract_cutouts(arrays, x, y, *, masks=None, size=CUTOUT_SIZE,
         cols = np.clip(cols, 0, nx - 1)[:, None, :]
 
     def cut_band(data, out):
-        if core.size:
-            windows = sliding_window_view(np.asarray(data), (size, size))
-            out[core] = windows[iy[core], ix[core]]
-        if edge.size:
-            out[edge] = data[rows, cols]
+        # float64 values beyond the float32 range become inf: non-finite
+        with np.errstate(over='ignore'):
+            if core.size:
+                windows = sliding_window_view(np.asarray(data), (size, size))
+                out[core] = windows[iy[core], ix[core]]
+            if edge.size:
+                out[edge] = data[rows, cols]
         return out
 
     unclassified = outside.copy()
     for b, data in enumerate(arrays):
         cut = cut_band(data, cutouts[:, b])
         bad = ~np.isfinite(cut)
+        if scales[b] != 1:
+            # finite here, but not once in e-/s: bad as well
+            with np.errstate(over='ignore', invalid='ignore'):
+                bad |= ~np.isfinite(cut * scales[b])
         masked = None
         if masks is not None and masks[b] is not None:
             masked = cut_band(masks[b], np.empty(cut.shape, dtype=bool))
@@ -424,8 +480,9 @@ def image_cutouts(image, x, y, *, bands=None, size=CUTOUT_SIZE,
     arrays, masks, scales = image.band_arrays(bands)
     cutouts, flags, missing = extract_cutouts(
         arrays, x, y, masks=masks if use_masks else None, size=size,
-        max_bad_fraction=max_bad_fraction, return_missing=True)
+        max_bad_fraction=max_bad_fraction, return_missing=True, scales=scales)
     # to e-/s here, cutout by cutout, so the bands are never scaled whole
+    # (pixels that would overflow were taken as bad and filled above)
     if np.any(scales != 1):
         cutouts *= scales[None, :, None, None]
     return cutouts, flags, missing

@@ -127,11 +127,39 @@ def _network_batch_size(device, batch_size, width, free_bytes=None):
 def softmax(logits):
     """
     Row-wise softmax of float32 logits (numpy).
+
+    A row with a NaN or infinite logit gives a row of NaN (see
+    ``finite_rows``); finite rows give finite probabilities summing to 1,
+    however large the logits.
     """
     logits = np.asarray(logits, dtype=np.float32)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    finite = finite_rows(logits)
+    with np.errstate(over='ignore', invalid='ignore'):
+        # finite logits more than 3.4e38 apart give -inf here, exp 0: right
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        proba = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    if not finite.all():
+        proba[~finite] = np.nan
+    return proba
+
+
+def finite_rows(logits):
+    """
+    Which rows of ``(N, n_classes)`` logits are finite throughout.
+
+    `Predictor.logits` sets every logit of a row to NaN when the network
+    output of that cutout is not finite (NaN or infinite weights, or an
+    input so extreme that the network overflows); such a row has no
+    class.  The classifier masks it and flags it
+    `~starcnet.cutouts.CutoutFlag.NONFINITE_OUTPUT`.
+
+    Returns
+    -------
+    finite : `~numpy.ndarray`
+        bool ``(N,)``.
+    """
+    return np.isfinite(np.asarray(logits)).all(axis=1)
 
 
 def check_temperature(temperature, what='temperature'):
@@ -280,7 +308,12 @@ class Predictor:
         -------
         logits : `~numpy.ndarray`
             float32 ``(N, n_classes)``.  ``softmax(logits)`` gives the
-            probabilities; ``logits * temperature`` the raw output.
+            probabilities; ``logits * temperature`` the raw output.  The
+            output is checked here, once for every caller: a row with
+            any logit that is not finite (NaN or infinite weights, an
+            input so extreme that the network overflows, a float16
+            overflow) is NaN throughout and has no class (see
+            ``finite_rows``).
         """
         import torch
 
@@ -335,6 +368,8 @@ class Predictor:
                     out[start:start + n_batch] = logits.numpy()
             for start, logits in pending:
                 out[start:start + len(logits)] = logits.cpu().numpy()
+        # the one output check of the inference path
+        out[~finite_rows(out)] = np.nan
         return out
 
     def proba(self, cutouts, missing=None):

@@ -470,7 +470,9 @@ def _evaluate(predictor, x, y):
         return float('nan'), float('nan'), np.zeros((0, 4), np.float32)
     predictor.network.eval()
     logits = predictor.logits(x)
-    acc = float(np.mean(logits.argmax(1) == y))
+    # rows with non-finite output (NaN from the predictor) count as wrong
+    predicted = np.where(np.isfinite(logits).all(1), logits.argmax(1), -1)
+    acc = float(np.mean(predicted == y))
     return acc, _mean_nll(logits, y), logits
 
 
