@@ -128,8 +128,8 @@ class MultiBandImage(Mapping):
     ------
     ValueError
         If the bands differ in shape or WCS (without ``align=True``),
-        are not 2-D, or their pixels cannot be turned into electrons
-        per second.
+        are not 2-D or have no pixels, or their pixels cannot be turned
+        into electrons per second.
 
     Notes
     -----
@@ -195,6 +195,10 @@ class MultiBandImage(Mapping):
             unit, band_wcs, meta = None, None, {}
         if data.ndim != 2:
             msg = f'band {name}: expected a 2-D image, got shape {data.shape}'
+            raise ValueError(msg)
+        if 0 in data.shape:
+            msg = (f'band {name}: the image has no pixels (shape {data.shape}); '
+                   'check the file and HDU')
             raise ValueError(msg)
         if not np.issubdtype(data.dtype, np.number):
             msg = f'band {name}: image data must be numeric, got {data.dtype}'

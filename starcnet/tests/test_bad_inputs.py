@@ -1,0 +1,63 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Bad inputs that gave a traceback or a silent answer (issue 13): huge
+positions, empty images, input columns named like output columns, a
+sky column that contradicts the positions, band names that contradict
+the files.
+"""
+
+import numpy as np
+import pytest
+from astropy.table import QTable
+
+from starcnet import CutoutFlag, MultiBandImage, StarClusterClassifier
+from starcnet.conftest import STARCNET_BANDS, make_test_scene
+from starcnet.cutouts import cutout_origin, extract_cutouts
+
+OUT = CutoutFlag.OUTSIDE | CutoutFlag.UNCLASSIFIED
+
+
+@pytest.fixture(scope='module')
+def clf(tiny_model_path):
+    return StarClusterClassifier(tiny_model_path, device='cpu')
+
+
+def test_positions_beyond_int64_are_outside(clf):
+    bands, _ = make_test_scene()
+    huge = [9.2e18, -9.3e18, 1e19, 3e38, 1e300]
+    sources = QTable({'x': huge + [50.0] * 5 + [60.0],
+                      'y': [50.0] * 5 + huge + [60.0]})
+    catalog = clf(bands, sources)
+    flags = np.asarray(catalog['starcnet_flags'])
+    assert np.all(flags[:10] & OUT == OUT)
+    assert catalog['cluster_class'].mask[:10].all()
+    assert not catalog['cluster_class'].mask[10]
+
+
+def test_cutout_origin_clips():
+    ix, iy = cutout_origin([1e19, -1e300, np.nan, np.inf, 10.5], [0.0] * 5)
+    assert ix.dtype == np.int64
+    assert ix[0] > 2 ** 50 and ix[1] < -2 ** 50 and ix[2] > 2 ** 50 and ix[3] > 2 ** 50
+    assert ix[4] == 10 - 15
+
+
+def test_extract_cutouts_nonfinite_positions_are_outside():
+    arrays = [np.ones((40, 40), np.float32)] * 5
+    _, flags = extract_cutouts(arrays, [np.nan, np.inf, 20.0], [20.0, 20.0, -np.inf])
+    assert np.all(flags & OUT == OUT)
+
+
+def test_nonfinite_positions_still_an_error(clf):
+    bands, _ = make_test_scene()
+    with pytest.raises(ValueError, match='not finite'):
+        clf(bands, QTable({'x': [np.nan, 50.0], 'y': [50.0, np.inf]}))
+
+
+def test_empty_image_is_a_clear_error(clf):
+    empty = {band: np.zeros((0, 0), np.float32) for band in STARCNET_BANDS}
+    with pytest.raises(ValueError, match='no pixels'):
+        MultiBandImage(empty)
+    with pytest.raises(ValueError, match='at least one pixel'):
+        extract_cutouts(list(empty.values()), [0.0], [0.0])
+    with pytest.raises(ValueError, match='no pixels'):
+        clf(empty, QTable({'x': [0.0], 'y': [0.0]}))
