@@ -37,6 +37,37 @@ def _check_outputs(paths, overwrite):
             raise CLIError(msg)
 
 
+def _same_file(a, b):
+    """Whether two paths name one file (after links and ``..``)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)     # hard links
+    except OSError:
+        return False
+
+
+def _check_paths(outputs, inputs=()):
+    """
+    Refuse, before any work, outputs that name one file twice or an
+    input file (with --overwrite one output would replace the other, or
+    an input).  ``outputs`` and ``inputs`` map an option name to a path.
+    """
+    outputs = [(name, os.fspath(path)) for name, path in outputs if path]
+    inputs = [(name, os.fspath(path)) for name, path in inputs if path]
+    for k, (name, path) in enumerate(outputs):
+        for other, other_path in outputs[:k]:
+            if _same_file(path, other_path):
+                msg = (f'{other} and {name} name the same file ({path}); give '
+                       'each output its own file')
+                raise CLIError(msg)
+        for other, other_path in inputs:
+            if _same_file(path, other_path):
+                msg = (f'{name} {path} is the input {other}; choose another '
+                       'output file')
+                raise CLIError(msg)
+
+
 def _show_progress(args):
     """
     Progress bars go to standard error when it is a terminal, --quiet is
@@ -78,8 +109,12 @@ def cmd_classify(args):
     if bool(args.catalog) == bool(args.detect):
         msg = 'give a source catalog with --catalog, or --detect to find sources'
         raise CLIError(msg)
+    band_paths = _band_paths(args.bands)
+    _check_paths([('--output', args.output), ('--regions', args.regions)],
+                 [('--catalog', args.catalog),
+                  *((f'band {band}', path) for band, path in band_paths.items())])
     _check_outputs([args.output, args.regions], args.overwrite)
-    image = MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
+    image = MultiBandImage.read(band_paths, hdu=args.hdu)
     if args.catalog:
         sources = _read_sources(args)
     else:
@@ -164,9 +199,11 @@ def cmd_plot(args):
     os.makedirs(args.output_dir, exist_ok=True)
     paths = {name: os.path.join(args.output_dir, f'{prefix}_{name}.png')
              for name in names}
+    band_paths = _band_paths(args.bands) if args.bands else {}
+    _check_paths(paths.items(), [('--catalog', args.catalog),
+                                 *((f'band {b}', p) for b, p in band_paths.items())])
     _check_outputs(paths.values(), args.overwrite)
-    image = (MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
-             if args.bands else None)
+    image = MultiBandImage.read(band_paths, hdu=args.hdu) if args.bands else None
 
     figures = {
         'rgb': lambda: viz.plot_rgb(image, catalog).figure,
@@ -223,8 +260,12 @@ def cmd_train(args):
     from .images import MultiBandImage
     from .training import cutouts_from_catalog, fit, save_trained
 
+    band_paths = _band_paths(args.bands)
+    _check_paths([('--output', args.output)],
+                 [('--catalog', args.catalog), ('--base-model', args.base_model),
+                  *((f'band {band}', path) for band, path in band_paths.items())])
     _check_outputs([args.output], args.overwrite)
-    image = MultiBandImage.read(_band_paths(args.bands), hdu=args.hdu)
+    image = MultiBandImage.read(band_paths, hdu=args.hdu)
     name = os.fspath(args.catalog)
     table = _read_sources(args)
     bands = None

@@ -153,3 +153,43 @@ def test_demo(tmp_path, capsys):
     classes = np.ma.asarray(table['cluster_class']).compressed()
     assert set(classes) <= {1, 2, 3, 4}
     assert main(['demo', '--output-dir', str(outdir), '--size', '256']) == 1
+
+
+def test_classify_output_path_clashes(band_files, tiny_model_path, tmp_path, capsys):
+    """One file for two outputs, or an output that is an input: refused first."""
+    args, catalog, _ = band_files
+    base = ['classify', *args, '--catalog', str(catalog), '--model', str(tiny_model_path)]
+    out = tmp_path / 'out.ecsv'
+    assert main([*base, '-o', str(out), '-r', str(out), '--overwrite']) == 1
+    assert '--output and --regions name the same file' in capsys.readouterr().err
+    assert not out.exists()
+    # the same file under another spelling, or through a link
+    (tmp_path / 'sub').mkdir()
+    other = tmp_path / 'sub' / '..' / 'out.ecsv'
+    assert main([*base, '-o', str(out), '-r', str(other), '--overwrite']) == 1
+    assert 'name the same file' in capsys.readouterr().err
+    out.write_text('keep me')
+    (tmp_path / 'link.reg').symlink_to(out)
+    assert main([*base, '-o', str(out), '-r', str(tmp_path / 'link.reg'),
+                 '--overwrite']) == 1
+    assert 'name the same file' in capsys.readouterr().err
+    assert out.read_text() == 'keep me'
+    # an output that is the input catalog or a band image
+    before = catalog.read_bytes()
+    assert main([*base, '-o', str(catalog), '--overwrite']) == 1
+    assert 'is the input --catalog' in capsys.readouterr().err
+    assert catalog.read_bytes() == before
+    band_file = args[2].partition('=')[2]
+    assert main([*base, '-o', str(tmp_path / 'ok.ecsv'), '-r', band_file,
+                 '--overwrite']) == 1
+    assert 'is the input band' in capsys.readouterr().err
+    assert not (tmp_path / 'ok.ecsv').exists()
+
+
+def test_train_output_is_an_input(band_files, tmp_path, capsys):
+    args, catalog, _ = band_files
+    before = catalog.read_bytes()
+    assert main(['train', *args, '--catalog', str(catalog), '-o', str(catalog),
+                 '--overwrite']) == 1
+    assert 'is the input --catalog' in capsys.readouterr().err
+    assert catalog.read_bytes() == before
