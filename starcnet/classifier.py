@@ -5,6 +5,7 @@ The star-cluster classifier: positions in, classified table out.
 
 import datetime
 import logging
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -263,6 +264,15 @@ class StarClusterClassifier:
             ``starcnet_flags`` (`~starcnet.cutouts.CutoutFlag` bits) and,
             when the image has a WCS, ``sky_centroid``.  ``meta['starcnet']``
             records the model, its sha256 and the software versions.
+            Input columns named like an output column are kept renamed
+            ``input_<name>``, with a `~starcnet.exceptions.StarcnetWarning`;
+            so is an input ``sky_centroid`` that is not a SkyCoord within
+            0.5 pixel of the positions through the image WCS.
+
+        Warns
+        -----
+        `~starcnet.exceptions.StarcnetWarning`
+            When input columns are renamed.
         """
         if not isinstance(image, MultiBandImage):
             image = MultiBandImage(image)
@@ -325,6 +335,7 @@ class StarClusterClassifier:
         # and carry no unit: a dimensionless unit would turn them into
         # masked Quantity columns in a QTable, which numpy.ma functions
         # do not handle.
+        _rename_inputs(table, OUTPUT_COLUMNS)
         unclassified = (flags & CutoutFlag.UNCLASSIFIED) != 0
         proba = _softmax(logits)
         cls = np.argmax(proba, axis=1).astype(np.int16) + 1
@@ -355,6 +366,8 @@ class StarClusterClassifier:
             if not table[name].info.description:
                 table[name].info.description = (
                     f'0-based {axis} pixel position (centre of the first pixel is 0)')
+        if image.wcs is not None and 'sky_centroid' in table.colnames:
+            _check_sky_column(table, x, y, image.wcs)
         if image.wcs is not None and 'sky_centroid' not in table.colnames:
             table['sky_centroid'] = image.wcs.pixel_to_world(x, y)
             table['sky_centroid'].info.description = (
@@ -401,6 +414,62 @@ class StarClusterClassifier:
         from .io.ds9 import catalog_to_regions
 
         return catalog_to_regions(catalog, **kwargs)
+
+
+#: How far (pixels) an input ``sky_centroid`` may lie from the position
+#: it belongs to, through the image WCS, and be kept as the sky column.
+SKY_TOLERANCE = 0.5
+
+
+def _input_name(table, name):
+    new = f'input_{name}'
+    while new in table.colnames:
+        new = f'input_{new}'
+    return new
+
+
+def _rename_inputs(table, names, why='starcnet writes its own column of that name',
+                   stacklevel=4):
+    """Rename input columns that clash with output columns, with a warning."""
+    from .exceptions import StarcnetWarning
+
+    clashes = [name for name in names if name in table.colnames]
+    if not clashes:
+        return
+    renamed = {name: _input_name(table, name) for name in clashes}
+    for name, new in renamed.items():
+        table.rename_column(name, new)
+    listing = ', '.join(f'{a!r} -> {b!r}' for a, b in renamed.items())
+    warnings.warn(f'the source table has column(s) named like output columns; '
+                  f'{why}, so the input column(s) were renamed: {listing}',
+                  StarcnetWarning, stacklevel=stacklevel)
+
+
+def _check_sky_column(table, x, y, wcs):
+    """
+    Keep an input ``sky_centroid`` only if it is a SkyCoord within
+    `SKY_TOLERANCE` pixels of (x, y) through the image WCS; else rename it
+    (warning) so that the sky column of (x, y) is computed.
+    """
+    sky = table['sky_centroid']
+    if isinstance(sky, SkyCoord):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')    # e.g. positions off the projection
+            px, py = wcs.world_to_pixel(sky)
+        px, py = np.atleast_1d(px), np.atleast_1d(py)
+        with np.errstate(invalid='ignore', over='ignore'):
+            off = np.hypot(px - x, py - y)
+        if np.all(off <= SKY_TOLERANCE):
+            return
+        n_bad = int(np.count_nonzero(~(off <= SKY_TOLERANCE)))
+        why = (f'its sky_centroid disagrees with the pixel positions by more '
+               f'than {SKY_TOLERANCE} pixel through the image WCS for {n_bad} '
+               f'of {len(x)} source(s), and starcnet writes the sky position of '
+               'the pixel positions it classified')
+    else:
+        why = (f'its sky_centroid is not a SkyCoord ({type(sky).__name__}), and '
+               'starcnet writes the sky position of the pixel positions')
+    _rename_inputs(table, ['sky_centroid'], why, stacklevel=5)
 
 
 def _finite_rows(logits):

@@ -61,3 +61,59 @@ def test_empty_image_is_a_clear_error(clf):
         extract_cutouts(list(empty.values()), [0.0], [0.0])
     with pytest.raises(ValueError, match='no pixels'):
         clf(empty, QTable({'x': [0.0], 'y': [0.0]}))
+
+
+def test_input_columns_named_like_outputs_are_renamed(clf):
+    from starcnet.exceptions import StarcnetWarning
+
+    bands, sources = make_test_scene()
+    sources['cluster_class'] = np.arange(len(sources)) % 4 + 1
+    sources['prob_class1'] = 0.25
+    sources['starcnet_flags'] = 99
+    sources['input_prob_class1'] = 'taken'
+    reference = clf(bands, make_test_scene()[1])
+    with pytest.warns(StarcnetWarning, match="'cluster_class' -> 'input_cluster_class'"):
+        catalog = clf(bands, sources)
+    assert list(catalog['input_cluster_class']) == list(sources['cluster_class'])
+    assert np.all(catalog['input_input_prob_class1'] == 0.25)
+    assert np.all(catalog['input_prob_class1'] == 'taken')
+    assert np.all(catalog['input_starcnet_flags'] == 99)
+    for name in ('cluster_class', 'prob_class1', 'starcnet_flags'):
+        assert np.array_equal(catalog[name], reference[name])
+
+
+def _with_wcs(bands):
+    from starcnet.simulation.demo import demo_wcs
+
+    return MultiBandImage(bands, wcs=demo_wcs(240))
+
+
+def test_input_sky_centroid_checked_against_positions(clf):
+    from starcnet.exceptions import StarcnetWarning
+
+    bands, sources = make_test_scene()
+    image = _with_wcs(bands)
+    wcs = image.wcs
+    good = wcs.pixel_to_world(sources['x'] + 0.1, sources['y'])
+    sources['sky_centroid'] = good
+    catalog = clf(image, sources)            # agrees within 0.5 px: kept, no warning
+    assert 'input_sky_centroid' not in catalog.colnames
+    assert np.all(catalog['sky_centroid'].separation(good).arcsec < 1e-6)
+    # one source 3 px away: renamed, sky_centroid from x/y
+    bad = wcs.pixel_to_world(sources['x'] + np.r_[3.0, np.zeros(len(sources) - 1)],
+                             sources['y'])
+    sources['sky_centroid'] = bad
+    with pytest.warns(StarcnetWarning, match='disagrees with the pixel positions'
+                      '.* for 1 of 12'):
+        catalog = clf(image, sources)
+    assert np.all(catalog['input_sky_centroid'].separation(bad).arcsec < 1e-6)
+    expected = wcs.pixel_to_world(sources['x'], sources['y'])
+    assert np.all(catalog['sky_centroid'].separation(expected).arcsec < 1e-6)
+    # not a SkyCoord: renamed too
+    sources['sky_centroid'] = ['here'] * len(sources)
+    with pytest.warns(StarcnetWarning, match='not a SkyCoord'):
+        catalog = clf(image, sources)
+    assert list(catalog['input_sky_centroid']) == ['here'] * len(sources)
+    # without a WCS there is nothing to compare: kept as it is
+    catalog = clf(bands, sources)
+    assert list(catalog['sky_centroid']) == ['here'] * len(sources)
