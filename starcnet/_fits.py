@@ -258,6 +258,27 @@ def _header_band(headers, path):
     raise ValueError(msg)
 
 
+def _check_filter_keyword(band, headers, where):
+    """
+    Warn when a file given for an HST band names another filter in its
+    FILTER / FILTER1 / FILTER2 (FILTNAM1 / FILTNAM2) keywords: swapped
+    files would be classified without a word.
+    """
+    if not _FILTER_NAME.match(band):
+        return
+    try:
+        name, found = _filter_from_keywords(headers)
+    except ValueError:
+        return
+    if name is not None and name != band:
+        from .exceptions import StarcnetWarning
+
+        msg = (f'{where} is given for band {band}, but its header says '
+               f'{", ".join(found)} (band {name}); it is used as {band}: check '
+               'that the files are not swapped')
+        warnings.warn(msg, StarcnetWarning, stacklevel=5)
+
+
 def _read_fits_band(band, path, hdu, memmap):
     """
     Read one band from a FITS file: data (memory-mapped where
@@ -315,6 +336,7 @@ def _read_fits_band(band, path, hdu, memmap):
                 band, band_note = _header_band(headers, where)
             else:
                 band_note = f'band {band} as given'
+                _check_filter_keyword(band, headers, where)
             meta = {'path': path, 'hdu': index, 'extname': selected.name,
                     'extver': selected.ver, 'band_note': band_note,
                     'compressed': isinstance(selected, fits.CompImageHDU),

@@ -97,6 +97,35 @@ def _align(bands, wcs):
     return out
 
 
+def _check_distinct_files(bands):
+    """
+    Refuse one image (the same HDU of one file, after resolving links)
+    read for two bands: a copy-and-paste slip that would classify one
+    band five times without a word.
+    """
+    seen = {}
+    for band, nd in bands.items():
+        path = nd.meta.get('path')
+        if path is None:
+            continue
+        key = (os.path.realpath(path), nd.meta.get('hdu'))
+        for other, (other_key, other_path) in seen.items():
+            same = other_key == key
+            if not same and other_key[1] == key[1]:
+                try:
+                    same = os.path.samefile(other_path, path)
+                except OSError:
+                    same = False
+            if same:
+                msg = (f'bands {other} and {band} are both read from HDU '
+                       f'{key[1]} of {path!r}; give each band its own file (to '
+                       'use one image for several bands on purpose, read it '
+                       'once and pass the same array for each band to '
+                       'MultiBandImage)')
+                raise ValueError(msg)
+        seen[band] = (key, path)
+
+
 class MultiBandImage(Mapping):
     """
     Images of one field in several bands on one pixel grid.
@@ -305,11 +334,27 @@ class MultiBandImage(Mapping):
         FileNotFoundError, OSError, ValueError
             If a file is missing, is not FITS, has no unambiguous 2-D
             image, its band cannot be told or repeats another file's,
-            or its pixels cannot be turned into electrons per second.
+            one image (the same HDU of the same file, after resolving
+            links) is given for two bands, or its pixels cannot be
+            turned into electrons per second.
+
+        Warns
+        -----
+        `~starcnet.exceptions.StarcnetWarning`
+            When a file given for a band names another HST filter in its
+            ``FILTER`` (``FILTER1``/``FILTER2``) keywords; the band is
+            used as given.
+
+        Notes
+        -----
+        To use one image for several bands on purpose (e.g. a test),
+        read it once and give the same array or `~astropy.nddata.NDData`
+        for each band to `MultiBandImage`.
         """
         if isinstance(paths, Mapping):
             bands = dict(_read_fits_band(_band_name(band), path, hdu, memmap)
                          for band, path in paths.items())
+            _check_distinct_files(bands)
         elif (isinstance(paths, (list, tuple))
               and all(isinstance(p, (str, bytes, os.PathLike)) for p in paths)):
             if not paths:

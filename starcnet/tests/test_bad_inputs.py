@@ -6,6 +6,8 @@ sky column that contradicts the positions, band names that contradict
 the files.
 """
 
+import os
+
 import numpy as np
 import pytest
 from astropy.table import QTable
@@ -117,3 +119,65 @@ def test_input_sky_centroid_checked_against_positions(clf):
     # without a WCS there is nothing to compare: kept as it is
     catalog = clf(bands, sources)
     assert list(catalog['sky_centroid']) == ['here'] * len(sources)
+
+
+def _fits_file(path, header):
+    from astropy.io import fits
+
+    data = np.ones((40, 40), np.float32)
+    fits.PrimaryHDU(data, header=fits.Header({'BUNIT': 'ELECTRONS/S', **header})).writeto(path)
+    return path
+
+
+def test_band_key_contradicting_filter_keyword_warns(tmp_path):
+    from starcnet.exceptions import StarcnetWarning
+
+    f336 = _fits_file(tmp_path / 'a.fits', {'FILTER': 'F336W'})
+    f438 = _fits_file(tmp_path / 'b.fits', {'FILTER': 'F438W'})
+    acs = _fits_file(tmp_path / 'c.fits', {'FILTER1': 'CLEAR1L', 'FILTER2': 'F435W'})
+    plain = _fits_file(tmp_path / 'd.fits', {})
+    # swapped files: a warning naming the file, key and keyword
+    with pytest.warns(StarcnetWarning) as record:
+        image = MultiBandImage.read({'F336W': f438, 'F438W': f336})
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert "b.fits[0] is given for band F336W, but its header says FILTER = 'F438W' " \
+        '(band F438W)' in messages[0]
+    assert 'a.fits[0] is given for band F438W' in messages[1]
+    assert image['F336W'].meta['path'] == str(f438)    # used as given
+    with pytest.warns(StarcnetWarning, match="FILTER2 = 'F435W'"):
+        MultiBandImage.read({'F555W': acs})
+    # agreeing, absent or non-HST names: no warning
+    MultiBandImage.read({'F336W': f336, 'F438W': f438, 'f435w': acs, 'F555W': plain})
+    MultiBandImage.read({'blue': f438})
+
+
+def test_one_file_for_two_bands_is_an_error(tmp_path):
+    from astropy.io import fits
+
+    path = _fits_file(tmp_path / 'one.fits', {})
+    other = _fits_file(tmp_path / 'two.fits', {})
+    with pytest.raises(ValueError, match=r'bands F275W and F336W are both read from '
+                       r'HDU 0 of .*one\.fits'):
+        MultiBandImage.read({'F275W': path, 'F336W': tmp_path / '.' / 'one.fits'})
+    (tmp_path / 'link.fits').symlink_to(path)
+    with pytest.raises(ValueError, match='both read from'):
+        MultiBandImage.read({'F275W': path, 'F336W': tmp_path / 'link.fits'})
+    os_link = tmp_path / 'hard.fits'
+    os.link(path, os_link)
+    with pytest.raises(ValueError, match='both read from'):
+        MultiBandImage.read({'F275W': path, 'F336W': os_link})
+    assert MultiBandImage.read({'F275W': path, 'F336W': other}).bands == ('F275W', 'F336W')
+    # two HDUs of one file are two images
+    hdul = fits.HDUList([fits.PrimaryHDU(),
+                         fits.ImageHDU(np.ones((8, 8), np.float32), name='SCI', ver=1,
+                                       header=fits.Header({'BUNIT': 'ELECTRONS/S'})),
+                         fits.ImageHDU(np.ones((8, 8), np.float32), name='SCI', ver=2,
+                                       header=fits.Header({'BUNIT': 'ELECTRONS/S'}))])
+    chips = tmp_path / 'chips.fits'
+    hdul.writeto(chips)
+    image = MultiBandImage.read({'F275W': f'{chips}[SCI,1]', 'F336W': f'{chips}[SCI,2]'})
+    assert len(image.bands) == 2
+    # on purpose: the same array for several bands
+    data = MultiBandImage.read({'F275W': path})['F275W']
+    assert len(MultiBandImage({'F275W': data, 'F336W': data}).bands) == 2
