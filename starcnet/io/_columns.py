@@ -70,21 +70,69 @@ def plain_table(catalog, what='a portable file'):
     return out
 
 
-def restore_sky(table):
+def _malformed(what, problem):
+    msg = (f'malformed sky-column metadata in {what}: {problem}; fix or remove '
+           f"meta[{SKY_META_KEY!r}] (it maps a SkyCoord column name to its "
+           "[ra, dec] column names), or read the file with QTable.read")
+    return ValueError(msg)
+
+
+def _sky_pairs(table, what):
+    """The checked ``{name: (ra, dec)}`` of ``meta['starcnet_sky_columns']``."""
+    sky_columns = table.meta.get(SKY_META_KEY, {})
+    if not isinstance(sky_columns, dict):
+        raise _malformed(what, f'a {type(sky_columns).__name__}, not a mapping')
+    pairs = {}
+    for name, pair in sky_columns.items():
+        if (not isinstance(name, str) or isinstance(pair, (str, bytes))
+                or not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or not all(isinstance(c, str) for c in pair)):
+            raise _malformed(what, f'{name!r}: {pair!r} is not a pair of column names')
+        ra, dec = pair
+        missing = [c for c in pair if c not in table.colnames]
+        if missing:
+            raise _malformed(what, f'{name!r} names column(s) '
+                             f'{", ".join(map(repr, missing))}, which the table lacks')
+        if ra == dec or name in pairs or (name in table.colnames and name not in pair):
+            raise _malformed(what, f'{name!r}: {pair!r} clashes with another column')
+        for col in pair:
+            try:
+                u.Quantity(table[col], u.deg)
+            except (TypeError, ValueError, u.UnitsError) as exc:
+                raise _malformed(what, f'column {col!r} of {name!r} is not an angle '
+                                 f'in degrees ({exc})') from None
+        pairs[name] = (ra, dec)
+    used = [c for pair in pairs.values() for c in pair]
+    if len(set(used)) != len(used):
+        raise _malformed(what, 'a column is named by two sky columns')
+    return pairs
+
+
+def restore_sky(table, what='the catalog'):
     """
     Turn the ``<name>_ra`` / ``<name>_dec`` pairs recorded by
     `plain_table` back into `~astropy.coordinates.SkyCoord` columns, in
     place, at the position of the first of the pair.
+
+    Raises
+    ------
+    ValueError
+        If that record is malformed (not a mapping of names to pairs of
+        existing angle columns); ``what`` names the file.
     """
-    sky_columns = table.meta.pop(SKY_META_KEY, {})
-    descriptions = table.meta.pop(SKY_DESCRIPTION_KEY, {})
+    sky_columns = _sky_pairs(table, what)
+    descriptions = table.meta.get(SKY_DESCRIPTION_KEY, {})
+    if not isinstance(descriptions, dict):
+        descriptions = {}
+    table.meta.pop(SKY_META_KEY, None)
+    table.meta.pop(SKY_DESCRIPTION_KEY, None)
     for name, (ra, dec) in sky_columns.items():
         index = table.colnames.index(ra)
         coord = SkyCoord(u.Quantity(table[ra], u.deg), u.Quantity(table[dec], u.deg),
                          frame='icrs')
         table.remove_columns([ra, dec])
         table.add_column(coord, name=name, index=index)
-        if name in descriptions:
+        if isinstance(descriptions.get(name), str):
             table[name].info.description = descriptions[name]
     return table
 

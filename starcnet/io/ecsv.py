@@ -3,6 +3,8 @@
 Classified catalogs as ECSV files that astropy, TOPCAT and STILTS read.
 """
 
+import os
+
 from astropy.table import QTable
 
 from ._atomic import atomic_write
@@ -54,4 +56,4 @@ def read_ecsv(path):
         With the sky coordinate columns restored as
         `~astropy.coordinates.SkyCoord`, in their original place.
     """
-    return restore_sky(QTable.read(path, format='ascii.ecsv'))
+    return restore_sky(QTable.read(path, format='ascii.ecsv'), repr(os.fspath(path)))

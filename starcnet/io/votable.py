@@ -5,6 +5,7 @@ the Virtual Observatory (and of SAMP's ``table.load.votable``).
 """
 
 import json
+import os
 
 import numpy as np
 from astropy.io.votable import from_table, parse
@@ -108,7 +109,17 @@ def read_votable(path):
     meta = {}
     for info in table.infos:
         if info.name == META_INFO:
-            meta = json.loads(info.value)
+            try:
+                meta = json.loads(info.value)
+            except (TypeError, ValueError) as exc:
+                msg = (f'{os.fspath(path)!r}: the INFO element {META_INFO!r} is '
+                       f'not valid JSON ({exc}); remove it or read the file with '
+                       'QTable.read')
+                raise ValueError(msg) from None
+            if not isinstance(meta, dict):
+                msg = (f'{os.fspath(path)!r}: the INFO element {META_INFO!r} holds '
+                       f'a JSON {type(meta).__name__}, not an object')
+                raise ValueError(msg)
     out = table.to_table(use_names_over_ids=True)
     for name in out.colnames:
         col = out[name]
@@ -123,4 +134,4 @@ def read_votable(path):
                                          meta=col.info.meta)
     out.meta.clear()
     out.meta.update(meta)
-    return restore_sky(as_qtable(out))
+    return restore_sky(as_qtable(out), repr(os.fspath(path)))
