@@ -384,4 +384,9 @@ def build_network(config, state_dict, source):
     weights = {key: value.detach().to(device='cpu', dtype=torch.float32).contiguous()
                for key, value in state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)
+    left = [name for name, tensor in (*model.named_parameters(), *model.named_buffers())
+            if tensor.is_meta]
+    if left:  # pragma: no cover (StarcNet has no buffers outside its state_dict)
+        msg = f'{source}: the network has tensors the weights file does not fill: {left}'
+        raise ValueError(msg)
     return model.eval()
