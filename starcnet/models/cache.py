@@ -76,23 +76,88 @@ def is_cached(name):
 
 
 def _registered_file(info):
-    """The path of a registered local file, unchanged since registration."""
+    """The path of a registered local file (its sha256 is checked by the caller)."""
     if not os.path.isfile(info.filename):
         msg = (f'the weights file of model {info.name!r}, {info.filename}, no '
                'longer exists; register the model again with its new path')
         raise FileNotFoundError(msg)
-    got = file_sha256(info.filename)
-    if info.sha256 is not None and got != info.sha256:
+    return info.filename
+
+
+def check_file_sha256(info, path, got):
+    """
+    Check the sha256 ``got`` of the bytes read from ``path``, the file of
+    model ``info``, against the registered one.
+
+    A remote model's file that does not match is removed from the cache.
+
+    Raises
+    ------
+    ValueError
+        If the registered sha256 is known and differs.
+    """
+    if info.sha256 is None or got == info.sha256:
+        return
+    if info.kind == 'file':
         msg = (f'the weights file of model {info.name!r}, {info.filename}, has '
                f'changed since it was registered (sha256 {got}, registered '
                f'{info.sha256}); register it again with overwrite=True')
         raise ValueError(msg)
-    return info.filename
+    url = info.url[0] if info.url else None
+    if info.kind == 'remote':
+        _clear_from_cache(url)
+        msg = (f'the weights of model {info.name!r} in the starcnet cache ({path}, '
+               f'downloaded from {url}) have sha256 {got}, expected {info.sha256}; '
+               'the file was removed from the cache. Try again; if it persists, '
+               'the file at the URL has changed.')
+        raise ValueError(msg)
+    msg = (f'the weights file of model {info.name!r}, {path}, has sha256 {got}, '
+           f'expected {info.sha256}; reinstall starcnet')
+    raise ValueError(msg)
+
+
+def locate_model_file(name, progress=False):
+    """
+    (`~starcnet.models.ModelInfo`, local path) of a model's weights file,
+    downloaded into the cache if needed; its sha256 is not checked here
+    (see `check_file_sha256`).
+    """
+    info = _registry._lookup(name)
+    if info.kind == 'bundled':
+        return info, _registry._bundled_path(info)
+    if info.kind == 'file':
+        return info, _registered_file(info)
+    url = info.url[0]
+    errors = []
+    # One source at a time (the file is always cached under the primary
+    # URL): astropy leaves the responses of failed sources open.
+    for source in info.url:
+        try:
+            path = _astropy_data.download_file(
+                url, cache=True, pkgname=PKGNAME, sources=[source],
+                show_progress=progress)
+            break
+        except OSError as exc:  # includes URLError, HTTPError, TimeoutError
+            errors.append(f'{source}: {exc}')
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()
+    else:
+        msg = (f'could not download the weights of model {name!r} '
+               f'({"; ".join(errors)}). On a machine without internet, '
+               'download the file elsewhere, copy it here and run '
+               f'starcnet.models.import_model_file({name!r}, "/path/to/file") '
+               'once to put it in the starcnet cache.')
+        raise OSError(msg)
+    return info, path
 
 
 def get_model_path(name, progress=False):
     """
     Local path of a model's weights file, downloading it if needed.
+
+    The file's sha256 is computed on every call and compared with the
+    registered one.  (`~starcnet.models.load_model` does not call this: it
+    checks the sha256 of the bytes it loads.)
 
     Parameters
     ----------
@@ -121,40 +186,9 @@ def get_model_path(name, progress=False):
         If a remote model is not cached and cannot be downloaded; the
         message explains how to seed the cache with `import_model_file`.
     """
-    info = _registry._lookup(name)
-    if info.kind == 'bundled':
-        return _registry._bundled_path(info)
-    if info.kind == 'file':
-        return _registered_file(info)
-    url = info.url[0]
-    errors = []
-    # One source at a time (the file is always cached under the primary
-    # URL): astropy leaves the responses of failed sources open.
-    for source in info.url:
-        try:
-            path = _astropy_data.download_file(
-                url, cache=True, pkgname=PKGNAME, sources=[source],
-                show_progress=progress)
-            break
-        except OSError as exc:  # includes URLError, HTTPError, TimeoutError
-            errors.append(f'{source}: {exc}')
-            if isinstance(exc, urllib.error.HTTPError):
-                exc.close()
-    else:
-        msg = (f'could not download the weights of model {name!r} '
-               f'({"; ".join(errors)}). On a machine without internet, '
-               'download the file elsewhere, copy it here and run '
-               f'starcnet.models.import_model_file({name!r}, "/path/to/file") '
-               'once to put it in the starcnet cache.')
-        raise OSError(msg)
-    got = file_sha256(path)
-    if info.sha256 is not None and got != info.sha256:
-        _clear_from_cache(url)
-        msg = (f'the weights of model {name!r} downloaded from {url} have '
-               f'sha256 {got}, expected {info.sha256}; the file was removed '
-               'from the cache. Try again; if it persists, the file at the '
-               'URL has changed.')
-        raise ValueError(msg)
+    info, path = locate_model_file(name, progress=progress)
+    if info.sha256 is not None:
+        check_file_sha256(info, path, file_sha256(path))
     return path
 
 

@@ -11,7 +11,7 @@ import re
 
 from ..normalization import Normalization
 from .inference import check_temperature
-from .schema import FILE_FORMAT, FILE_FORMAT_VERSION, validate_metadata
+from .schema import FILE_FORMAT, FILE_FORMAT_VERSION, check_config, validate_metadata
 
 __all__ = ['ModelInfo']
 
@@ -157,10 +157,21 @@ class ModelInfo:
             msg = f'{self.kind} model {self.name!r} needs a filename'
             raise ValueError(msg)
         if self.bands is not None:
-            set_('bands', tuple(self.bands))
+            bands = (self.bands,) if isinstance(self.bands, str) else tuple(self.bands)
+            if not bands or not all(isinstance(band, str) and band for band in bands):
+                msg = (f'ModelInfo {self.name!r} bands must be band names (str), one '
+                       f'per input channel, got {self.bands!r}')
+                raise ValueError(msg)
+            repeated = sorted({band for band in bands if bands.count(band) > 1})
+            if repeated:
+                msg = (f'ModelInfo {self.name!r} bands name {", ".join(repeated)} more '
+                       f'than once, got {self.bands!r}; each input channel needs its own band')
+                raise ValueError(msg)
+            set_('bands', bands)
         if self.sha256 is not None:
             set_('sha256', check_sha256(self.sha256, f'ModelInfo {self.name!r} sha256'))
         if self.config is not None:
+            check_config(self.config, f'ModelInfo {self.name!r}', 'config')
             set_('config', dict(self.config))
         if self.classes is not None:
             try:
@@ -169,6 +180,14 @@ class ModelInfo:
                 msg = (f'ModelInfo classes must map class numbers to names, '
                        f'got {self.classes!r}')
                 raise ValueError(msg) from exc
+            names = list(self.classes.values())
+            if not all(isinstance(value, str) and value for value in names):
+                msg = (f'ModelInfo {self.name!r} classes must map class numbers to '
+                       f'names (non-empty str), got {self.classes!r}')
+                raise ValueError(msg)
+            if len(set(names)) != len(names):
+                msg = f'ModelInfo {self.name!r} class names must differ, got {self.classes!r}'
+                raise ValueError(msg)
         if self.normalization is not None:
             set_('normalization', Normalization.from_metadata(self.normalization))
         set_('temperature', check_temperature(self.temperature, 'ModelInfo temperature'))

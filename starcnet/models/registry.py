@@ -33,7 +33,7 @@ import urllib.parse
 from astropy.utils import data as _astropy_data
 
 from .info import ModelInfo, check_sha256
-from .weights import build_network, file_sha256, published_width, read_metadata, read_weights
+from .weights import build_network, parse_weights, published_width, read_file, read_metadata
 
 # Re-exported here for code that imports them from starcnet.models.registry
 # (they lived here before starcnet 0.2).  cache and loading refer to this
@@ -42,7 +42,7 @@ from .weights import build_network, file_sha256, published_width, read_metadata,
 from .cache import PKGNAME, get_model_path, import_model_file, is_cached  # noqa: F401
 from .loading import load_model  # noqa: F401
 from .schema import FILE_FORMAT, FILE_FORMAT_VERSION  # noqa: F401
-from .weights import save_model  # noqa: F401
+from .weights import file_sha256, read_weights, save_model  # noqa: F401
 
 __all__ = ['get_model_info', 'list_models', 'register_model', 'unregister_model']
 
@@ -370,8 +370,9 @@ def _check_name(name, overwrite):
 
 def _describe_local(path, *, name, sha256, entry=None):
     """Read, check and describe a local weights file to register."""
-    state_dict, meta, fmt = read_weights(path)
-    got = file_sha256(path)
+    content, got = read_file(path)  # one read: the sha256 is of the bytes parsed
+    state_dict, meta, fmt = parse_weights(content, path)
+    del content
     if sha256 is not None and check_sha256(sha256) != got:
         msg = f'{path} has sha256 {got}, not the {sha256.lower()} given'
         raise ValueError(msg)

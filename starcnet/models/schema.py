@@ -29,8 +29,8 @@ from ..normalization import Normalization
 from .inference import check_temperature
 from .network import StarcNet
 
-__all__ = ['FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
-           'decode_metadata', 'validate_metadata']
+__all__ = ['CONFIG_LIMITS', 'FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
+           'check_config', 'decode_metadata', 'validate_metadata']
 
 #: The ``format`` and newest ``format_version`` of our weights files.
 FILE_FORMAT = 'starcnet-weights'
@@ -47,6 +47,58 @@ REQUIRED_KEYS = ('format', 'format_version', 'config', 'bands',
                  'normalization', 'classes')
 
 _TEXT_KEYS = ('name', 'description', 'license', 'citation')
+
+#: The integer values a network configuration may take, (smallest,
+#: largest), inclusive.  A file declares its network before its tensors
+#: are compared with it, so a few bytes of metadata must not be able to
+#: ask for a network of many gigabytes: width 1024 is eight times the
+#: published network (about 1 GB of float32 weights).
+CONFIG_LIMITS = {'width': (1, 1024), 'n_bands': (1, 64), 'n_classes': (2, 1000),
+                 'size': (32, 32), 'groups': (1, 1024)}
+
+
+def check_config(config, source='config', what='"config"'):
+    """
+    Check the `~starcnet.models.StarcNet` keyword arguments of a weights
+    file or registry entry: known keys, integers within `CONFIG_LIMITS`
+    (``groups`` may also be `None`), ``dropout`` in [0, 1].
+
+    Parameters
+    ----------
+    config : dict
+        The keyword arguments.
+    source, what : str, optional
+        What to name in error messages: the file or entry, and the value.
+
+    Raises
+    ------
+    ValueError
+        Saying which value is wrong and what it may be.
+    """
+    if not isinstance(config, dict):
+        msg = f'{source}: {what} must be a dict of StarcNet arguments, got {config!r}'
+        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
+    allowed = _network_parameters()
+    unknown = sorted(str(key) for key in set(config) - set(allowed))
+    if unknown:
+        msg = (f'{source}: {what} has keys {unknown} that StarcNet '
+               f'does not take; allowed are {allowed}')
+        raise ValueError(msg)
+    for key, (low, high) in CONFIG_LIMITS.items():
+        value = config.get(key)
+        if key not in config or (key == 'groups' and value is None):
+            continue
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or not low <= value <= high):
+            allowed_values = f'{low}' if low == high else f'an integer from {low} to {high}'
+            msg = f'{source}: {what} {key} must be {allowed_values}, got {value!r}'
+            raise ValueError(msg)
+    if 'dropout' in config:
+        dropout = config['dropout']
+        if (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
+                or not 0 <= dropout <= 1):
+            msg = f'{source}: {what} dropout must be a number in [0, 1], got {dropout!r}'
+            raise ValueError(msg)
 
 
 def _network_parameters():
@@ -95,15 +147,7 @@ def validate_metadata(meta, source='metadata'):
         raise ValueError(msg)
 
     config = meta['config']
-    if not isinstance(config, dict):
-        msg = f'{source}: metadata "config" must be a dict of StarcNet arguments, got {config!r}'
-        raise ValueError(msg)  # noqa: TRY004
-    allowed = _network_parameters()
-    unknown = sorted(str(key) for key in set(config) - set(allowed))
-    if unknown:
-        msg = (f'{source}: metadata "config" has keys {unknown} that StarcNet '
-               f'does not take; allowed are {allowed}')
-        raise ValueError(msg)
+    check_config(config, source, 'metadata "config"')
     n_bands = config.get('n_bands', 5)
     n_classes = config.get('n_classes', 4)
 
@@ -112,6 +156,11 @@ def validate_metadata(meta, source='metadata'):
             or not all(isinstance(band, str) for band in bands)):
         msg = (f'{source}: metadata "bands" must be a list of {n_bands} band '
                f'names, got {bands!r}')
+        raise ValueError(msg)
+    repeated = sorted({band for band in bands if bands.count(band) > 1})
+    if repeated:
+        msg = (f'{source}: metadata "bands" names {", ".join(repeated)} more than '
+               f'once, got {bands!r}; each input channel needs its own band')
         raise ValueError(msg)
 
     try:
@@ -137,6 +186,10 @@ def validate_metadata(meta, source='metadata'):
         raise ValueError(msg)
     if not all(isinstance(value, str) for value in classes.values()):
         msg = f'{source}: metadata "classes" values must be class names (str), got {classes!r}'
+        raise ValueError(msg)
+    names = list(classes.values())
+    if len(set(names)) != len(names):
+        msg = f'{source}: metadata "classes" names must differ, got {classes!r}'
         raise ValueError(msg)
 
     for key in _TEXT_KEYS:

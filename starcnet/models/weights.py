@@ -18,6 +18,7 @@ Two formats are read, detected from the file content (not the extension):
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -31,24 +32,70 @@ from ..normalization import Normalization
 from .info import ModelInfo
 from .legacy import _describe, convert_published_state_dict
 from .network import StarcNet
-from .schema import FILE_FORMAT, FILE_FORMAT_VERSION, decode_metadata
+from .schema import FILE_FORMAT, FILE_FORMAT_VERSION, check_config, decode_metadata
 
 __all__ = ['read_weights', 'save_model']
 
-_SHA256_MEMO = {}
+#: Largest safetensors header we read (the safetensors library's own limit).
+MAX_HEADER_BYTES = 100_000_000
 
 
 def file_sha256(path):
-    """Hex sha256 of a file, remembered while its size and mtime stay."""
-    stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA256_MEMO:
-        digest = hashlib.sha256()
-        with open(path, 'rb') as handle:
-            for block in iter(lambda: handle.read(1 << 20), b''):
-                digest.update(block)
-        _SHA256_MEMO[key] = digest.hexdigest()
-    return _SHA256_MEMO[key]
+    """Hex sha256 of a file's current content (hashed on every call)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_file(path):
+    """
+    The bytes of a weights file and their hex sha256, read once.
+
+    Everything that checks or parses a weights file works on these bytes,
+    so the sha256 is that of the bytes actually loaded, even if the file
+    changes on disk meanwhile.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        msg = f'{path} is a directory, not a weights file'
+        raise ValueError(msg)
+    with open(path, 'rb') as handle:
+        content = handle.read()
+    return content, hashlib.sha256(content).hexdigest()
+
+
+def _detect(head, size, source):
+    """The format of a file of ``size`` bytes that starts with ``head``."""
+    if len(head) == 0:
+        msg = f'weights file {source} is empty'
+        raise ValueError(msg)
+    # safetensors first: an 8-byte little-endian header length, then a
+    # JSON object.  The length is arbitrary, so its first byte may well
+    # be 0x80 or b'P' (the pickle and zip signatures tested below); a
+    # '{' at byte 8 occurs in neither a zip (compression method) nor a
+    # torch.save pickle (its magic number).
+    if len(head) >= 9 and head[8:9] == b'{':
+        (header_length,) = struct.unpack('<Q', head[:8])
+        if header_length + 8 > size:
+            msg = (f'weights file {source} looks like a safetensors file but is '
+                   f'truncated: its header says {header_length} bytes, the '
+                   f'file has {size - 8} after the length')
+            raise ValueError(msg)
+        if header_length > MAX_HEADER_BYTES:
+            msg = (f'weights file {source} looks like a safetensors file but its '
+                   f'header length, {header_length} bytes, is implausible (at '
+                   f'most {MAX_HEADER_BYTES}); the file is corrupt')
+            raise ValueError(msg)
+        return 'safetensors'
+    if head.startswith((b'PK', b'\x80')):
+        return 'published'
+    msg = (f'{source} is not a weights file starcnet can read: supported are '
+           'safetensors files written by starcnet.models.save_model and '
+           'PyTorch state_dicts of the published StarcNet network '
+           '(torch.save, zip or legacy pickle format)')
+    raise ValueError(msg)
 
 
 def detect_format(path):
@@ -62,25 +109,20 @@ def detect_format(path):
     """
     with open(path, 'rb') as handle:
         head = handle.read(9)
-    size = os.path.getsize(path)
-    if len(head) == 0:
-        msg = f'weights file {path} is empty'
-        raise ValueError(msg)
-    if head.startswith((b'PK', b'\x80')):
-        return 'published'
-    if len(head) == 9 and head[8:9] == b'{':
-        (header_length,) = struct.unpack('<Q', head[:8])
-        if header_length + 8 > size:
-            msg = (f'weights file {path} looks like a safetensors file but is '
-                   f'truncated: its header says {header_length} bytes, the '
-                   f'file has {size - 8} after the length')
-            raise ValueError(msg)
-        return 'safetensors'
-    msg = (f'{path} is not a weights file starcnet can read: supported are '
-           'safetensors files written by starcnet.models.save_model and '
-           'PyTorch state_dicts of the published StarcNet network '
-           '(torch.save, zip or legacy pickle format)')
-    raise ValueError(msg)
+    return _detect(head, os.path.getsize(path), path)
+
+
+def _parse_header(raw, source):
+    """The JSON header (``raw``: the bytes after the length) as a dict."""
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f'could not read the safetensors header of {source} (truncated or corrupt): {exc}'
+        raise ValueError(msg) from exc
+    if not isinstance(header, dict):
+        msg = f'could not read the safetensors file {source}: its header is not a dict'
+        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
+    return header
 
 
 def read_header(path):
@@ -91,14 +133,15 @@ def read_header(path):
     try:
         with open(path, 'rb') as handle:
             (header_length,) = struct.unpack('<Q', handle.read(8))
-            header = json.loads(handle.read(header_length))
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+            if header_length > MAX_HEADER_BYTES:
+                msg = (f'the safetensors header of {path} says {header_length} '
+                       f'bytes, more than the {MAX_HEADER_BYTES} allowed')
+                raise ValueError(msg)
+            raw = handle.read(header_length)
+    except struct.error as exc:
         msg = f'could not read the safetensors header of {path} (truncated or corrupt): {exc}'
         raise ValueError(msg) from exc
-    if not isinstance(header, dict):
-        msg = f'could not read the safetensors file {path}: its header is not a dict'
-        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
-    return header
+    return _parse_header(raw, path)
 
 
 def read_metadata(path):
@@ -108,6 +151,55 @@ def read_metadata(path):
     """
     path = os.fspath(path)
     return decode_metadata(read_header(path).get('__metadata__'), path)
+
+
+def parse_weights(content, source):
+    """
+    `read_weights` of the bytes of a weights file.
+
+    Parameters
+    ----------
+    content : bytes
+        The whole file (`read_file`).
+    source : str
+        What to name in error messages (the file path).
+    """
+    fmt = _detect(content[:9], len(content), source)
+    if fmt == 'published':
+        try:
+            # From the bytes, not the path: torch.load would hand a path
+            # ending in .safetensors to the safetensors library.
+            loaded = torch.load(io.BytesIO(content), map_location='cpu',
+                                weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError,
+                KeyError, struct.error) as exc:
+            msg = (f'could not read the PyTorch checkpoint {source} (truncated or '
+                   f'corrupt, or not a plain state_dict): {exc}')
+            raise ValueError(msg) from exc
+        try:
+            state_dict = convert_published_state_dict(loaded)
+        except ValueError as exc:
+            msg = f'{source}: {exc}'
+            keys = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else {}
+            if any(str(key).startswith(('branches.', 'head.')) for key in keys):
+                msg += ('\n  (this looks like a starcnet state_dict saved with '
+                        'torch.save; write weights with starcnet.models.save_model)')
+            raise ValueError(msg) from exc
+        return state_dict, None, fmt
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    (header_length,) = struct.unpack('<Q', content[:8])
+    header = _parse_header(content[8:8 + header_length], source)
+    try:
+        state_dict = load_safetensors(content)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        msg = (f'could not read the safetensors file {source} (truncated or '
+               f'corrupt): {exc}')
+        raise ValueError(msg) from exc
+    metadata = decode_metadata(header.get('__metadata__'), source)
+    return state_dict, metadata, fmt
 
 
 def read_weights(path):
@@ -142,38 +234,8 @@ def read_weights(path):
         format, or its keys, shapes or metadata do not match the network.
     """
     path = os.fspath(path)
-    fmt = detect_format(path)
-    if fmt == 'published':
-        try:
-            loaded = torch.load(path, map_location='cpu', weights_only=True)
-        except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError,
-                KeyError, struct.error) as exc:
-            msg = (f'could not read the PyTorch checkpoint {path} (truncated or '
-                   f'corrupt, or not a plain state_dict): {exc}')
-            raise ValueError(msg) from exc
-        try:
-            state_dict = convert_published_state_dict(loaded)
-        except ValueError as exc:
-            msg = f'{path}: {exc}'
-            keys = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else {}
-            if any(str(key).startswith(('branches.', 'head.')) for key in keys):
-                msg += ('\n  (this looks like a starcnet state_dict saved with '
-                        'torch.save; write weights with starcnet.models.save_model)')
-            raise ValueError(msg) from exc
-        return state_dict, None, fmt
-
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    header = read_header(path)
-    try:
-        state_dict = load_file(path, device='cpu')
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        msg = (f'could not read the safetensors file {path} (truncated or '
-               f'corrupt): {exc}')
-        raise ValueError(msg) from exc
-    metadata = decode_metadata(header.get('__metadata__'), path)
-    return state_dict, metadata, fmt
+    content, _ = read_file(path)
+    return parse_weights(content, path)
 
 
 def save_model(module, path, metadata, overwrite=False):
@@ -279,15 +341,24 @@ def build_network(config, state_dict, source):
     A `~starcnet.models.StarcNet` of ``config`` holding ``state_dict``, in
     eval mode on the CPU.
 
+    The configuration is checked (`~starcnet.models.schema.check_config`)
+    and the network's parameter shapes are computed on the ``meta`` device,
+    which allocates nothing; only weights that match them are used, as the
+    parameters themselves (converted to float32), so a file cannot make
+    this allocate more than the tensors it holds.
+
     Raises
     ------
     ValueError
-        If the configuration is invalid, or any key or shape of the weights
-        differs from the network's (all of them are listed).
+        If the configuration is invalid, any key or shape of the weights
+        differs from the network's (all of them are listed), or a tensor
+        is not floating point (e.g. quantised int8 weights).
     """
+    check_config(config, source, 'network configuration')
     try:
-        model = StarcNet(**config)
-    except TypeError as exc:
+        with torch.device('meta'):
+            model = StarcNet(**config)
+    except (TypeError, ValueError) as exc:
         msg = f'{source}: invalid network configuration {config}: {exc}'
         raise ValueError(msg) from exc
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
@@ -300,5 +371,22 @@ def build_network(config, state_dict, source):
         described = ', '.join(f'{key}={value!r}' for key, value in model.config.items())
         header = f'the weights in {source} do not match StarcNet({described}):'
         raise ValueError(_describe(missing, unexpected, misshaped, header=header))
-    model.load_state_dict(state_dict, strict=True)
+    not_float = {key: str(value.dtype).removeprefix('torch.')
+                 for key, value in state_dict.items() if not value.is_floating_point()}
+    if not_float:
+        listed = ', '.join(f'{key} ({dtype})' for key, dtype in sorted(not_float.items())[:5])
+        more = f' and {len(not_float) - 5} more' if len(not_float) > 5 else ''
+        msg = (f'the weights in {source} are not floating point: {listed}{more}. '
+               'Quantised or integer weights are not a StarcNet state_dict '
+               'starcnet supports; save the float32 network with '
+               'starcnet.models.save_model')
+        raise ValueError(msg)
+    weights = {key: value.detach().to(device='cpu', dtype=torch.float32).contiguous()
+               for key, value in state_dict.items()}
+    model.load_state_dict(weights, strict=True, assign=True)
+    left = [name for name, tensor in (*model.named_parameters(), *model.named_buffers())
+            if tensor.is_meta]
+    if left:  # pragma: no cover (StarcNet has no buffers outside its state_dict)
+        msg = f'{source}: the network has tensors the weights file does not fill: {left}'
+        raise ValueError(msg)
     return model.eval()

@@ -7,7 +7,9 @@ astropy cache redirected to a temporary directory; only tests marked
 ``remote_data`` touch the internet.
 """
 
+import http.server
 import os
+import threading
 
 import pytest
 import torch
@@ -125,3 +127,46 @@ def test_legus_2021_download(temp_cache):
     model, loaded_info = load_model('legus-2021')
     assert sum(p.numel() for p in model.parameters()) == 15_265_156
     assert loaded_info.sha256 == info.sha256
+
+
+class _TruncatingHandler(http.server.BaseHTTPRequestHandler):
+    """Announces the whole file, sends half of it, and hangs up."""
+
+    content = b''
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(self.content)))
+        self.end_headers()
+        self.wfile.write(self.content[:len(self.content) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, format, *args):
+        pass
+
+
+def test_interrupted_download_leaves_nothing(monkeypatch, temp_cache, weights):
+    # A transfer cut short is an error, and no partial file is left in the
+    # cache (astropy downloads to a temporary file, moved in when complete).
+    path, _, sha = weights
+    handler = type('Handler', (_TruncatingHandler,), {'content': path.read_bytes()})
+    httpd = http.server.HTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
+    thread.start()
+    try:
+        url = f'http://127.0.0.1:{httpd.server_address[1]}/starcnet.pth'
+        register(monkeypatch, url=(url,), sha256=sha)
+        with pytest.raises(OSError, match='could not download'):
+            get_model_path('test-remote')
+        with pytest.raises(OSError, match='could not download'):
+            load_model('test-remote')
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert not is_cached('test-remote')
+    half = os.path.getsize(path) // 2
+    leftovers = [os.path.join(folder, name) for folder, _, names in os.walk(temp_cache)
+                 for name in names if os.path.getsize(os.path.join(folder, name)) >= half]
+    assert not leftovers
