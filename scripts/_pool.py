@@ -7,10 +7,18 @@ A set of ``n_per_class`` candidates per class is made in chunks of
 ``numpy.random.SeedSequence(seed)``, so the result does not depend on the
 number of worker processes.  Used by ``scripts/make_default_model.py`` and
 ``scripts/transfer_table.py``.
+
+The workers never outlive the script: each watches its parent and exits
+when it is gone (``kill -9``, SIGTERM), and an exception in the parent
+(Ctrl-C: `KeyboardInterrupt`) terminates them instead of waiting for
+their chunks.
 """
 
+import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -24,6 +32,60 @@ GENERATORS = {
     'kingsim': 'starcnet.evaluation.kingsim',
     'popsim': 'starcnet.evaluation.popsim',
 }
+
+
+#: Seconds between a worker's checks that its parent is alive.
+PARENT_POLL = 0.2
+
+
+def _exit_with_parent(parent_pid):
+    """
+    Pool initializer: end this worker process as soon as ``parent_pid``
+    is no longer its parent (the parent died and the worker was
+    reparented), from a daemon thread that polls `os.getppid`.
+    """
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:   # died while this worker started
+        os._exit(1)
+    threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
+
+
+def _terminate(pool):
+    """Stop a pool now: cancel what is queued, terminate the workers."""
+    # the executor's own record of its workers (it forgets them on shutdown)
+    processes = list((getattr(pool, '_processes', None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+
+
+@contextlib.contextmanager
+def worker_pool(workers):
+    """
+    A `~concurrent.futures.ProcessPoolExecutor` of ``workers`` spawned
+    processes that exit when this process dies, and are terminated (not
+    waited for) when the ``with`` block raises, e.g. on Ctrl-C.
+    """
+    # spawned, not forked: the parent may hold torch's threads
+    context = multiprocessing.get_context('spawn')
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _chunk(generator, n, seed_entropy, spawn_key):
@@ -49,9 +111,7 @@ def simulated_set(generator, n_per_class, seed, *, workers=2, cache=None):
     todo = [k for k in range(n_chunks) if paths[k] is None or not paths[k].exists()]
     results = {}
     if todo:
-        # spawned, not forked: the parent may hold torch's threads
-        context = multiprocessing.get_context('spawn')
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with worker_pool(workers) as pool:
             futures = {k: pool.submit(_chunk, generator, sizes[k], seed, (k,))
                        for k in todo}
             for k, future in futures.items():

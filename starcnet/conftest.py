@@ -3,6 +3,9 @@
 Shared pytest fixtures.
 """
 
+import os
+import warnings
+
 import numpy as np
 import pytest
 from astropy.table import QTable
@@ -14,6 +17,40 @@ try:
                                                TESTED_VERSIONS)
 except ImportError:  # pragma: no cover
     PYTEST_HEADER_MODULES, TESTED_VERSIONS = {}, {}
+
+
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover (hypothesis is in the test extra)
+    _hypothesis_settings = None
+
+#: Example budgets of the property-based tests (hypothesis): ``ci``, the
+#: default and what CI runs, is small, reproducible (derandomized) and
+#: keeps no example database; ``long`` (``HYPOTHESIS_PROFILE=long``) is
+#: for local runs and keeps its database in ``.hypothesis/``.
+HYPOTHESIS_PROFILES = {
+    'ci': dict(max_examples=20, deadline=None, derandomize=True, database=None,
+               print_blob=True, report_multiple_bugs=False),
+    'long': dict(max_examples=600, deadline=None, print_blob=True),
+}
+
+if _hypothesis_settings is not None:
+    for _name, _options in HYPOTHESIS_PROFILES.items():
+        _hypothesis_settings.register_profile(_name, **_options)
+    _hypothesis_settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', '').strip() or 'ci')
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # When a property test fails, hypothesis's pytest plugin imports
+    # libcst here to suggest a patch of the failing examples; libcst warns
+    # at import (mypy_extensions.TypedDict is deprecated), and
+    # filterwarnings=error turns that into an INTERNALERROR that hides
+    # the failure.  Only that warning, only while the report is made.
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='mypy_extensions.TypedDict is deprecated',
+                                category=DeprecationWarning)
+        return (yield)
 
 
 def pytest_configure(config):
