@@ -23,6 +23,7 @@ import json
 import os
 import pickle
 import struct
+from collections.abc import Mapping
 
 import torch
 
@@ -298,6 +299,10 @@ def save_model(module, path, metadata, overwrite=False):
         meta = metadata.to_metadata()
     else:
         meta = dict(metadata or {})
+    if 'config' in meta and not isinstance(meta['config'], Mapping):
+        msg = (f'metadata "config" must be a dict of the network configuration '
+               f'(or left out: it is taken from the module), got {meta["config"]!r}')
+        raise ValueError(msg)
     if 'config' in meta and dict(meta['config']) != config:
         msg = (f'metadata "config" {meta["config"]} differs from the module '
                f'config {config}')

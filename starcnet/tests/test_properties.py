@@ -267,10 +267,6 @@ def test_nonfinite_position_is_a_value_error(classifiers, data, bad, column):
         classify(clf, bands, shared, QTable({'x': x, 'y': y}))
 
 
-@pytest.mark.xfail(strict=True, raises=(IndexError, RuntimeWarning, AssertionError),
-                   reason='issue 13 item 5: positions with |x| or |y| >= 9.2e18 '
-                          'overflow int64 in cutout_origin (IndexError) instead '
-                          'of being flagged OUTSIDE')
 @given(data=st.data())
 @example(data=None)
 def test_classify_huge_positions_flagged_outside(classifiers, data):
@@ -288,10 +284,6 @@ def test_classify_huge_positions_flagged_outside(classifiers, data):
                   clf.class_names)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason='issue 13 item 2: non-finite network output is not '
-                          'checked; extreme finite pixels give NaN probabilities '
-                          'reported as a class, with flags 0')
 @given(data=st.data(), style=SOURCE_STYLES)
 @example(data=None, style='plain')
 def test_classify_invariants_unbounded_normalisation(tiny_model, data, style):
@@ -314,9 +306,6 @@ def test_classify_invariants_unbounded_normalisation(tiny_model, data, style):
                   clf.class_names)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason='issue 13 item 9: a 0x0 image with one source raises '
-                          'IndexError (index -1) instead of a clear error or flag')
 @pytest.mark.parametrize('shape', [(0, 0), (0, 5), (5, 0)])
 def test_empty_image(classifiers, shape):
     """An image without pixels: a documented ValueError, or every source OUTSIDE."""

@@ -124,10 +124,6 @@ def test_metadata_round_trip(network, meta):
             assert got == value, key
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason='issue 13 item 1: a safetensors file whose header length '
-                          'has 0x80 as its low byte is taken for a pickle and '
-                          'cannot be loaded')
 @given(meta=metadata())
 @example(meta=BAD_HEADER_LENGTH)
 def test_save_load_round_trip(network, meta):
@@ -176,11 +172,6 @@ def test_bad_metadata_is_a_value_error(network, meta, key, junk):
         assert read_metadata(path)['format'] == 'starcnet-weights'
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, AssertionError),
-                   reason='new (issue 13 helper C): save_model with a "config" that '
-                          'is not a dict raises a bare TypeError from dict() '
-                          "(\"'NoneType' object is not iterable\") or a ValueError "
-                          'that does not name it')
 @pytest.mark.parametrize('config', [None, 5, 'width=8', [1, 2]])
 def test_bad_config_is_a_value_error(network, tmp_path, config):
     """A "config" that is not a dict is a ValueError that names it."""
