@@ -161,3 +161,41 @@ def test_temp_file_names_the_target(tmp_path):
     name = os.path.basename(seen[0])
     assert _atomic._TEMP_NAME.match(name).group(2) == 'cat.vot.vot'
     assert name.startswith(f'.starcnet-{os.getpid()}-') and name.endswith('.vot')
+
+
+def _killed_writer(path, started):
+    """Write half of a file through atomic_write, then wait to be killed."""
+    def write(tmp):
+        with open(tmp, 'w') as fh:
+            fh.write('half of a catalog\n' * 1000)
+            fh.flush()
+            started.set()
+            time.sleep(120)
+
+    atomic_write(path, write)
+
+
+def test_write_killed_leaves_no_target_and_is_cleaned(tmp_path):
+    """
+    ``kill -9`` during a write: nothing at the target, only a temporary
+    file, which the next write of that target removes once stale.
+    """
+    target = tmp_path / 'catalog.ecsv'
+    context = multiprocessing.get_context('spawn')
+    started = context.Event()
+    writer = context.Process(target=_killed_writer, args=(str(target), started))
+    writer.start()
+    try:
+        assert started.wait(timeout=120)
+        writer.kill()
+    finally:
+        writer.join(timeout=60)
+    assert writer.exitcode == -9
+    assert not target.exists()
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith('.starcnet-')]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(f'.starcnet-{writer.pid}-')
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(leftovers[0], (old, old))
+    atomic_write(target, _text('whole\n'))
+    assert target.read_text() == 'whole\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['catalog.ecsv']
