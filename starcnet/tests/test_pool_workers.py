@@ -28,6 +28,9 @@ SCRIPT = textwrap.dedent('''
     import _pool
 
     if __name__ == '__main__':
+        # as in a terminal, also when the test runs in the background
+        # (where a shell starts its children with SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         with _pool.worker_pool(2) as pool:
             started = [pool.submit(time.sleep, 60) for _ in range(2)]
             while len(multiprocessing.active_children()) < 2:
