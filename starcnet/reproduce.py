@@ -114,7 +114,9 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     -------
     logits : `~numpy.ndarray`
         float32 ``(N, 4)`` in catalog order; NaN rows for candidates whose
-        cutout is not inside the image (dropped by the published code).
+        cutout is not inside the image (dropped by the published code) and
+        where the network output is not finite (flagged
+        ``NONFINITE_OUTPUT``).
     flags : `~numpy.ndarray`
         `~starcnet.cutouts.CutoutFlag` bits per candidate.
     """
@@ -143,4 +145,10 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     for start in range(0, ok.size, batch_size):
         index = ok[start:start + batch_size]
         logits[index] = predictor.logits(cutouts[index])
+    # the inference path gives NaN rows where the network output is not
+    # finite: say so in the flags, as the classifier does
+    nonfinite = ~np.isfinite(logits).all(axis=1)
+    nonfinite[flags & (CutoutFlag.EDGE | CutoutFlag.UNCLASSIFIED) != 0] = False
+    flags = flags.copy()
+    flags[nonfinite] |= CutoutFlag.NONFINITE_OUTPUT | CutoutFlag.UNCLASSIFIED
     return logits, flags

@@ -164,3 +164,26 @@ def test_shipped_positions_match_the_catalog():
     np.testing.assert_allclose(rows['x_catalog'], excerpt['x_catalog'])
     np.testing.assert_allclose(rows['y_catalog'], excerpt['y_catalog'])
     assert len(positions) == len(np.load(SCORES))
+
+
+def test_nonfinite_output_flagged(tmp_path):
+    """Weights with a NaN: the rows are NaN and flagged, never a class."""
+    from astropy.table import Table
+
+    from starcnet.cutouts import CutoutFlag
+
+    torch.manual_seed(4)
+    module = StarcNet(width=32).eval()
+    state = to_published_state_dict(module.state_dict())
+    key = next(k for k, v in state.items() if v.dtype.is_floating_point and v.ndim > 1)
+    state[key][0].fill_(float('nan'))
+    weights = tmp_path / 'nan.pth'
+    torch.save(state, weights)
+    rng = np.random.default_rng(1)
+    image = [rng.normal(0.0, 1.0, (80, 80)).astype(np.float32) for _ in range(5)]
+    catalog = Table({'x': [40.0, 2.0], 'y': [40.0, 40.0]})
+    logits, flags = published_logits(image, catalog, model=weights)
+    assert np.isnan(logits).all()
+    assert flags[0] & CutoutFlag.NONFINITE_OUTPUT
+    assert flags[0] & CutoutFlag.UNCLASSIFIED
+    assert not flags[1] & CutoutFlag.NONFINITE_OUTPUT      # an edge source, not run
