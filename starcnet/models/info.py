@@ -11,7 +11,8 @@ import re
 
 from ..normalization import Normalization
 from .inference import check_temperature
-from .schema import FILE_FORMAT, FILE_FORMAT_VERSION, check_config, validate_metadata
+from .schema import (FILE_FORMAT, FILE_FORMAT_VERSION, check_config, check_distinct_bands,
+                     validate_metadata)
 
 __all__ = ['ModelInfo']
 
@@ -162,11 +163,7 @@ class ModelInfo:
                 msg = (f'ModelInfo {self.name!r} bands must be band names (str), one '
                        f'per input channel, got {self.bands!r}')
                 raise ValueError(msg)
-            repeated = sorted({band for band in bands if bands.count(band) > 1})
-            if repeated:
-                msg = (f'ModelInfo {self.name!r} bands name {", ".join(repeated)} more '
-                       f'than once, got {self.bands!r}; each input channel needs its own band')
-                raise ValueError(msg)
+            check_distinct_bands(bands, f'ModelInfo {self.name!r}', 'bands')
             set_('bands', bands)
         if self.sha256 is not None:
             set_('sha256', check_sha256(self.sha256, f'ModelInfo {self.name!r} sha256'))

@@ -101,6 +101,16 @@ def check_config(config, source='config', what='"config"'):
             raise ValueError(msg)
 
 
+def check_distinct_bands(bands, source, what='"bands"'):
+    """A `ValueError` if a band name repeats in ``bands`` (one per input channel)."""
+    bands = list(bands)
+    repeated = sorted({band for band in bands if bands.count(band) > 1})
+    if repeated:
+        msg = (f'{source}: {what} names {", ".join(repeated)} more than once, '
+               f'got {bands!r}; each input channel needs its own band')
+        raise ValueError(msg)
+
+
 def _network_parameters():
     signature = inspect.signature(StarcNet.__init__)
     return [name for name in signature.parameters if name != 'self']
@@ -157,11 +167,7 @@ def validate_metadata(meta, source='metadata'):
         msg = (f'{source}: metadata "bands" must be a list of {n_bands} band '
                f'names, got {bands!r}')
         raise ValueError(msg)
-    repeated = sorted({band for band in bands if bands.count(band) > 1})
-    if repeated:
-        msg = (f'{source}: metadata "bands" names {", ".join(repeated)} more than '
-               f'once, got {bands!r}; each input channel needs its own band')
-        raise ValueError(msg)
+    check_distinct_bands(bands, source, 'metadata "bands"')
 
     try:
         Normalization.from_metadata(meta['normalization']).check(n_bands)
