@@ -15,6 +15,7 @@ their chunks.
 """
 
 import contextlib
+import hashlib
 import multiprocessing
 import os
 import threading
@@ -95,11 +96,49 @@ def _chunk(generator, n, seed_entropy, spawn_key):
     return module.simulate_candidates(n, seed=np.random.default_rng(seq))
 
 
+def source_fingerprint(generator):
+    """
+    sha256 (hex) of the files of ``generator``'s package (``.py`` and
+    data, not ``__pycache__``): a chunk made by other code is another set.
+    """
+    import importlib.util
+    spec = importlib.util.find_spec(GENERATORS[generator])
+    folder = Path(spec.origin).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob('*')):
+        if path.is_file() and '__pycache__' not in path.parts and path.suffix != '.pyc':
+            digest.update(path.relative_to(folder).as_posix().encode() + b'\0')
+            digest.update(path.read_bytes() + b'\0')
+    return digest.hexdigest()
+
+
+def _check_cache_source(cache, generator):
+    """
+    Refuse chunks of ``generator`` in ``cache`` made by other source code
+    (a changed recipe would otherwise be evaluated on stale sets).  The
+    fingerprint is recorded in ``<generator>.source-sha256`` there; a
+    folder from before the record is taken to match the code now.
+    """
+    record = cache / f'{generator}.source-sha256'
+    now = source_fingerprint(generator)
+    if record.exists():
+        then = record.read_text().strip()
+        if then != now:
+            msg = (f'the {generator} chunks in {cache} were made by other code '
+                   f'(source sha256 {then[:12]}, now {now[:12]}): give another '
+                   f'cache folder, or delete {generator}-*.npz and {record.name} there')
+            raise RuntimeError(msg)
+    else:
+        record.write_text(now + '\n')
+
+
 def simulated_set(generator, n_per_class, seed, *, workers=2, cache=None):
     """
     ``(cutouts, labels)`` of ``generator``: class-balanced, reproducible.
 
-    ``cache``: a folder where each chunk is kept as ``.npz`` and reused.
+    ``cache``: a folder where each chunk is kept as ``.npz`` and reused,
+    only while the generator's source is the one that made them (see
+    `_check_cache_source`).
     """
     n_chunks = -(-n_per_class // CHUNK)
     sizes = [min(CHUNK, n_per_class - k * CHUNK) for k in range(n_chunks)]
@@ -107,6 +146,7 @@ def simulated_set(generator, n_per_class, seed, *, workers=2, cache=None):
     if cache is not None:
         cache = Path(cache)
         cache.mkdir(parents=True, exist_ok=True)
+        _check_cache_source(cache, generator)
         paths = [cache / f'{generator}-{seed}-{k}-{s}.npz' for k, s in enumerate(sizes)]
     todo = [k for k in range(n_chunks) if paths[k] is None or not paths[k].exists()]
     results = {}

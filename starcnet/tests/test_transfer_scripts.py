@@ -34,12 +34,25 @@ def test_simulated_set_reproducible(scripts, tmp_path, monkeypatch):
     assert a[0].shape == (12, 5, 32, 32)
     assert np.array_equal(np.bincount(a[1]), [0, 3, 3, 3, 3])
     assert sorted(p.name for p in tmp_path.iterdir()) == ['starcnet-11-0-2.npz',
-                                                          'starcnet-11-1-1.npz']
+                                                          'starcnet-11-1-1.npz',
+                                                          'starcnet.source-sha256']
     cached = pool.simulated_set('starcnet', 3, 11, workers=2, cache=tmp_path)
     fresh = pool.simulated_set('starcnet', 3, 11, workers=2)
     for other in (cached, fresh):
         assert np.array_equal(a[0], other[0]) and np.array_equal(a[1], other[1])
     assert not np.array_equal(a[0], pool.simulated_set('starcnet', 3, 12, workers=1)[0])
+
+
+def test_cache_of_other_source_refused(scripts, tmp_path, monkeypatch):
+    """Chunks made by other generator code are refused, not reused."""
+    pool, _ = scripts
+    monkeypatch.setattr(pool, 'CHUNK', 1)
+    pool.simulated_set('starcnet', 1, 5, workers=1, cache=tmp_path)
+    assert (tmp_path / 'starcnet.source-sha256').read_text().strip() == \
+        pool.source_fingerprint('starcnet')
+    monkeypatch.setattr(pool, 'source_fingerprint', lambda generator: 'f' * 64)
+    with pytest.raises(RuntimeError, match='made by other code'):
+        pool.simulated_set('starcnet', 1, 5, workers=1, cache=tmp_path)
 
 
 def test_format_tables(scripts):
