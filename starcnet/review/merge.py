@@ -113,7 +113,8 @@ def _from_catalog(table, where):
         names = set(np.asarray(col)[~mask].tolist())
         if len(names) == 1:
             reviewer = names.pop()
-    if not isinstance(reviewer, str):
+    named = isinstance(reviewer, str)
+    if not named:
         msg = (f'{where} does not name one reviewer (meta["starcnet_review"]'
                '["reviewer"] or a single human_reviewer)')
         raise ValueError(msg)
@@ -295,4 +296,3 @@ def merge_reviews(reviews, *, catalog=None, id_column='id'):
     return MergedReviews(sources, pairs,
                          _matrix(names, fraction, 'fraction of common sources in agreement'),
                          _matrix(names, kappa, "Cohen's kappa"))
-
