@@ -15,6 +15,7 @@ supersedes the earlier ones; nothing is ever rewritten.
 """
 
 import datetime
+import errno
 import hashlib
 import json
 import numbers
@@ -48,6 +49,9 @@ LABELS = CLASS_LABELS + ('skip', 'unsure')
 JOURNAL_VERSION = 1
 
 _HEADER_KEY = 'starcnet_label_journal'
+# errnos of flock where the file system has no locks
+_NO_LOCKS = {errno.ENOLCK, getattr(errno, 'EOPNOTSUPP', errno.ENOLCK),
+             getattr(errno, 'ENOTSUP', errno.ENOLCK)}
 _CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 
 
@@ -420,6 +424,11 @@ class LabelJournal:
                     msg = (f'label journal {self._path!r} is open in another process '
                            'or object; close it there first (one writer per journal)')
                     raise JournalError(msg) from None
+                except OSError as exc:
+                    # a file system without locks (some network shares):
+                    # the journal works, unguarded against a second writer
+                    if exc.errno not in _NO_LOCKS:
+                        raise
             data = b''
             while chunk := os.read(fd, 1 << 20):
                 data += chunk
@@ -505,10 +514,12 @@ class LabelJournal:
         if order is None:
             return np.arange(n)
         order = np.asarray(order)
-        if order.ndim != 1 or (order.size and not np.issubdtype(order.dtype, np.integer)):
+        if order.ndim == 1 and order.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if order.ndim != 1 or not np.issubdtype(order.dtype, np.integer):
             msg = 'order must be a sequence of row numbers (integers)'
             raise TypeError(msg)
-        if order.size and (order.min() < 0 or order.max() >= n):
+        if order.min() < 0 or order.max() >= n:
             msg = f'order holds rows outside the catalog (0 to {n - 1})'
             raise ValueError(msg)
         return order

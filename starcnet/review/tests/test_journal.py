@@ -248,6 +248,11 @@ def test_bad_rows_and_reviewers(tmp_path):
             journal.append(1.0, 1)
         with pytest.raises(ValueError, match='outside the catalog'):
             journal.unlabelled([0, 9])
+        assert journal.next_unlabelled() == 0
+        assert journal.unlabelled([]).tolist() == []
+        assert journal.next_unlabelled([]) is None
+        with pytest.raises(TypeError, match='order must be'):
+            journal.unlabelled([0.0, 1.0])
         journal.append(np.int64(5), np.int32(3))
         assert journal.current() == {5: 3}
     for reviewer in ['', ' ana', 'a\nb']:
@@ -289,3 +294,23 @@ def test_write_labels_round_trip(tmp_path, catalog_file):
     again = write_labels(back, path, tmp_path / 'again.ecsv')
     assert again['human_class'].tolist() == back['human_class'].tolist()
     assert isinstance(back, Table)
+
+
+@pytest.mark.skipif(os.name == 'nt', reason='no flock on Windows')
+def test_file_system_without_locks(tmp_path, monkeypatch):
+    import errno
+
+    from starcnet.review import journal as journal_module
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, 'No locks available')
+    monkeypatch.setattr(journal_module.fcntl, 'flock', no_locks)
+    with LabelJournal(tmp_path / 'ana.jsonl', 'ana', make_catalog()) as journal:
+        journal.append(0, 1)
+    assert read_journal(tmp_path / 'ana.jsonl')['label'].tolist() == ['1']
+
+    def broken(fd, operation):
+        raise OSError(errno.EIO, 'I/O error')
+    monkeypatch.setattr(journal_module.fcntl, 'flock', broken)
+    with pytest.raises(OSError, match='I/O error'):
+        LabelJournal(tmp_path / 'ana.jsonl', 'ana', make_catalog())
