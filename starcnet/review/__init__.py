@@ -1,0 +1,20 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Human review of classified catalogs: the label journal (every label on
+disk at once, resumable, one file per reviewer), the labels written as
+catalog columns, and several reviewers merged with their agreement.
+
+The review web page that will write into these journals is to come;
+this is its storage layer, usable on its own.
+"""
+
+from .journal import (CLASS_LABELS, JOURNAL_VERSION, LABELS, CatalogMismatchError,
+                      JournalError, LabelJournal, TornLineWarning, catalog_checksum,
+                      read_journal)
+from .labels import LABEL_COLUMNS, labelled_catalog, write_labels
+from .merge import MergedReviews, cohen_kappa, merge_reviews
+
+__all__ = ['LABELS', 'CLASS_LABELS', 'JOURNAL_VERSION', 'LABEL_COLUMNS',
+           'JournalError', 'CatalogMismatchError', 'TornLineWarning',
+           'LabelJournal', 'read_journal', 'catalog_checksum', 'labelled_catalog',
+           'write_labels', 'merge_reviews', 'MergedReviews', 'cohen_kappa']
