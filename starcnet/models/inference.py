@@ -510,7 +510,8 @@ class Predictor:
         finally:
             for layer, mode in zip(layers, modes):
                 layer.train(mode)
-        out[:, ~finite_rows(out.transpose(1, 0, 2).reshape(len(cutouts), -1))] = np.nan
+        # a source is NaN in every sample where any pass was not finite
+        out[:, ~np.isfinite(out).all(axis=(0, 2))] = np.nan
         return out
 
     def sample_proba(self, cutouts, missing=None, *, n_samples=16, seed=0):

@@ -216,6 +216,21 @@ def test_eval_mode_restored_on_error(cutouts):
     assert not any(m.training for m in predictor.network.modules())
 
 
+def test_no_cutouts():
+    predictor = _predictor()
+    empty = np.zeros((0, 5, 32, 32), np.float32)
+    assert predictor.sample_proba(empty, n_samples=3).shape == (3, 0, 4)
+
+
+def test_nonfinite_output_is_nan_in_every_sample(cutouts):
+    predictor = _predictor()
+    x = cutouts[:3].copy()
+    x[1] = 3e38                    # overflows the network: NaN, not a class
+    samples = predictor.sample_proba(x, n_samples=3)
+    assert np.isnan(samples[:, 1]).all()
+    assert np.isfinite(samples[:, [0, 2]]).all()
+
+
 def test_temperature_applied(cutouts):
     predictor = _predictor()
     logits = predictor.sample_logits(cutouts, n_samples=3, seed=1)
