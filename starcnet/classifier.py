@@ -21,7 +21,8 @@ from .cutouts import (CUTOUT_SIZE, POSITION_COLUMNS, CutoutFlag, cutout_origin, 
 from .images import MultiBandImage
 from .utils._progress import add_progress_bar
 
-__all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS']
+__all__ = ['StarClusterClassifier', 'POSITION_COLUMNS', 'OUTPUT_COLUMNS',
+           'UNCERTAINTY_COLUMNS', 'OOD_COLUMNS', 'UNCERTAINTY_METHODS']
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ('cluster_class', 'cluster_class_name', 'prob_class1',
                   'prob_class2', 'prob_class3', 'prob_class4', 'prob_cluster',
                   'starcnet_flags')
+
+#: Columns added with ``uncertainty='mc_dropout'``.
+UNCERTAINTY_COLUMNS = ('prob_std_class1', 'prob_std_class2', 'prob_std_class3',
+                       'prob_std_class4', 'entropy', 'mutual_information',
+                       'class_quality')
+
+#: Columns added when the model has an out-of-distribution threshold.
+OOD_COLUMNS = ('ood_score',)
+
+#: The ``uncertainty`` methods of `StarClusterClassifier`.
+UNCERTAINTY_METHODS = ('mc_dropout',)
 
 
 def _positions(sources, wcs):
@@ -103,6 +115,34 @@ class StarClusterClassifier:
         a CPU).  The first call then takes 10-30 s to compile and, on a
         CPU, the compiled network is only a few percent faster than the
         eager one, so it rarely pays there (see the performance page).
+    uncertainty : {None, 'mc_dropout'}, optional
+        `None` (default): one deterministic pass per source.
+        ``'mc_dropout'``: Monte Carlo dropout, ``n_samples`` passes of the
+        network with its dropout layers on
+        (`~starcnet.models.Predictor.sample_proba`); the probability
+        columns are then the sample means and the columns
+        `UNCERTAINTY_COLUMNS` are added (spread, predictive entropy,
+        mutual information, class quality; see the uncertainty page of
+        the documentation).  It costs ``n_samples`` network passes more
+        than the default, so it is off by default.  A `ValueError` for a
+        model without dropout.
+    n_samples : int, optional
+        Passes per source with ``uncertainty='mc_dropout'`` (>= 2,
+        default 16).
+    seed : int, optional
+        Seed of the dropout masks: one seed gives the same catalog again
+        (on the same device and batch size); the caller's random state is
+        left as it was.
+
+    Notes
+    -----
+    When the model has an out-of-distribution threshold in its metadata
+    (`~starcnet.models.ModelInfo` ``ood``), every classified source gets
+    an ``ood_score`` (the energy score of its deterministic calibrated
+    logits, `starcnet.models.uncertainty.energy_score`; higher is more
+    unusual), whatever ``uncertainty`` is, and the flag
+    `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` where the score is above
+    the threshold.
 
     Examples
     --------
@@ -113,8 +153,24 @@ class StarClusterClassifier:
     """
 
     def __init__(self, model=None, *, device=None, batch_size=None,
-                 max_bad_fraction=0.5, precision='float32', compile=False):
+                 max_bad_fraction=0.5, precision='float32', compile=False,
+                 uncertainty=None, n_samples=16, seed=0):
         from .models.inference import Predictor
+
+        if uncertainty is not None and uncertainty not in UNCERTAINTY_METHODS:
+            msg = (f'uncertainty must be None or one of {UNCERTAINTY_METHODS}, '
+                   f'got {uncertainty!r}')
+            raise ValueError(msg)
+        if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
+                or n_samples < 2):
+            msg = f'n_samples must be an integer >= 2, got {n_samples!r}'
+            raise ValueError(msg)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            msg = f'seed must be an integer, got {seed!r}'
+            raise TypeError(msg)
+        self.uncertainty = uncertainty
+        self.n_samples = int(n_samples)
+        self.seed = int(seed)
 
         self.batch_size = int(conf.batch_size if batch_size is None else batch_size)
         if self.batch_size < 1:
@@ -132,6 +188,8 @@ class StarClusterClassifier:
             precision=precision, compile=compile, batch_size=self.batch_size)
         self.model_info = self.predictor.info
         self.model_name = self.model_info.name
+        if self.uncertainty == 'mc_dropout':
+            self.predictor.check_dropout()
 
     @property
     def network(self):
@@ -173,7 +231,9 @@ class StarClusterClassifier:
         return (f'<{self.__class__.__name__}(model={self.model_name!r}, '
                 f"device='{self.device}', batch_size={self.batch_size}, "
                 f'max_bad_fraction={self.max_bad_fraction}, '
-                f'precision={self.precision!r}, compile={self.compile})>')
+                f'precision={self.precision!r}, compile={self.compile}'
+                + (f', uncertainty={self.uncertainty!r}, n_samples={self.n_samples}, '
+                   f'seed={self.seed}' if self.uncertainty else '') + ')>')
 
     @property
     def bands(self):
@@ -268,6 +328,10 @@ class StarClusterClassifier:
             ``input_<name>``, with a `~starcnet.exceptions.StarcnetWarning`;
             so is an input ``sky_centroid`` that is not a SkyCoord within
             0.5 pixel of the positions through the image WCS.
+            With ``uncertainty='mc_dropout'`` the probabilities are sample
+            means and `UNCERTAINTY_COLUMNS` are added; with a model that
+            has an OOD threshold, ``ood_score`` (masked where not
+            classified, as the class columns).
 
         Warns
         -----
@@ -281,8 +345,11 @@ class StarClusterClassifier:
 
         arrays, masks, _ = image.band_arrays(band_map.values())
         n = len(x)
-        logits = np.zeros((n, len(self.class_names)), dtype=np.float32)
+        n_classes = len(self.class_names)
+        logits = np.zeros((n, n_classes), dtype=np.float32)
         flags = np.zeros(n, dtype=np.int16)
+        sampled = (np.zeros((self.n_samples, n, n_classes), dtype=np.float32)
+                   if self.uncertainty else None)
         # Sources are processed in batches, so only one batch of cutouts
         # is ever in memory, in order of row, so that the pages of
         # memory-mapped bands above the current strip can be given back
@@ -315,8 +382,17 @@ class StarClusterClassifier:
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
                     batch = self.predict_logits(cutouts[ok], missing[ok])
-                    # rows the predictor found not finite: masked, flagged
                     finite = _finite_rows(batch)
+                    if sampled is not None:
+                        # one seed per batch, from the seed and the batch
+                        batch_seed = int(np.random.SeedSequence(
+                            [self.seed, start]).generate_state(1)[0])
+                        samples = self.predictor.sample_proba(
+                            cutouts[ok], missing[ok], n_samples=self.n_samples,
+                            seed=batch_seed)
+                        finite &= np.isfinite(samples).all(axis=(0, 2))
+                        sampled[:, index[ok][finite]] = samples[:, finite]
+                    # rows the predictor found not finite: masked, flagged
                     logits[index[ok][finite]] = batch[finite]
                     flags[index[ok][~finite]] |= (CutoutFlag.NONFINITE_OUTPUT
                                                   | CutoutFlag.UNCLASSIFIED)
@@ -327,17 +403,30 @@ class StarClusterClassifier:
         if n_bad:
             log.info('%d of %d sources were not classified (see starcnet_flags)',
                      n_bad, n)
-        return self._table(table, x, y, logits, flags, image, band_map)
+        return self._table(table, x, y, logits, flags, image, band_map, sampled)
 
-    def _table(self, table, x, y, logits, flags, image, band_map):
+    def _table(self, table, x, y, logits, flags, image, band_map, sampled=None):
         # Every added column has a description and a UCD (kept in ECSV
         # and VOTable); classes, probabilities and flags are pure numbers
         # and carry no unit: a dimensionless unit would turn them into
         # masked Quantity columns in a QTable, which numpy.ma functions
         # do not handle.
-        _rename_inputs(table, OUTPUT_COLUMNS)
+        from .models import uncertainty as unc
+
+        ood = self.model_info.ood
+        _rename_inputs(table, OUTPUT_COLUMNS
+                       + (UNCERTAINTY_COLUMNS if sampled is not None else ())
+                       + (OOD_COLUMNS if ood is not None else ()))
         unclassified = (flags & CutoutFlag.UNCLASSIFIED) != 0
-        proba = _softmax(logits)
+        if sampled is not None:
+            summary = unc.uncertainty_summary(sampled)
+            proba = summary['mean'].astype(np.float32)
+        else:
+            proba = _softmax(logits)
+        if ood is not None:
+            score = unc.energy_score(logits)
+            flags[unc.ood_flags(score, ood) & ~unclassified] |= (
+                CutoutFlag.OUT_OF_DISTRIBUTION)
         cls = np.argmax(proba, axis=1).astype(np.int16) + 1
         names = self.class_names
         table['cluster_class'] = MaskedColumn(
@@ -361,7 +450,20 @@ class StarClusterClassifier:
             flags, meta={'ucd': 'meta.code.qual'}, description='bit flags: ' + ', '.join(
                 f'{f.value}={f.name}' for f in CutoutFlag)
             + ' (MISSING_BAND: a band has no data there, classified from the others;'
-            ' NONFINITE_OUTPUT: the network output was not finite, not classified)')
+            ' NONFINITE_OUTPUT: the network output was not finite, not classified;'
+            ' OUT_OF_DISTRIBUTION: ood_score above the model threshold, a warning:'
+            ' the class is kept)')
+        if sampled is not None:
+            self._uncertainty_columns(table, summary, unclassified)
+        if ood is not None:
+            table['ood_score'] = MaskedColumn(
+                score.astype(np.float32), mask=unclassified,
+                meta={'ucd': 'stat.value'},
+                description='out-of-distribution score (energy -logsumexp of the '
+                            'calibrated logits; higher is more unusual); '
+                            f'OUT_OF_DISTRIBUTION is set above {ood["threshold"]:.6g}, '
+                            f'the {ood["quantile"]:g} quantile of in-distribution '
+                            'cutouts')
         for name, axis in zip(position_columns(table, 'source table'), 'xy'):
             if not table[name].info.description:
                 table[name].info.description = (
@@ -373,10 +475,42 @@ class StarClusterClassifier:
             table['sky_centroid'].info.description = (
                 'sky position of (x, y) from the image WCS')
         table.meta['starcnet'] = self._meta(band_map)
+        if sampled is not None:
+            table.meta['starcnet']['uncertainty'] = {
+                'method': self.uncertainty, 'n_samples': self.n_samples,
+                'seed': self.seed}
+        if ood is not None:
+            table.meta['starcnet']['ood'] = dict(ood)
         table.meta['starcnet']['pixel_units'] = {
             band: image[used].meta.get('unit_note', 'electrons per second')
             for band, used in band_map.items()}
         return table
+
+    def _uncertainty_columns(self, table, summary, unclassified):
+        names = self.class_names
+        n = self.n_samples
+        for k in range(summary['std'].shape[1]):
+            table[f'prob_std_class{k + 1}'] = MaskedColumn(
+                summary['std'][:, k].astype(np.float32), mask=unclassified,
+                meta={'ucd': 'stat.stdev'},
+                description=f'standard deviation of prob_class{k + 1} '
+                            f'({names[k + 1]}) over {n} Monte Carlo dropout samples')
+        table['entropy'] = MaskedColumn(
+            summary['entropy'].astype(np.float32), mask=unclassified,
+            meta={'ucd': 'stat.value'},
+            description='predictive entropy of the mean probabilities, in nats '
+                        '(0: certain, log 4 = 1.386: uniform), unit-less')
+        table['mutual_information'] = MaskedColumn(
+            summary['mutual_information'].astype(np.float32), mask=unclassified,
+            meta={'ucd': 'stat.value'},
+            description='mutual information between class and dropout sample, '
+                        'in nats (entropy minus the mean entropy of the samples): '
+                        "the model's own doubt, 0 when all samples agree; unit-less")
+        table['class_quality'] = MaskedColumn(
+            summary['class_quality'].astype(np.float32), mask=unclassified,
+            meta={'ucd': 'stat.value'},
+            description=f'fraction of the {n} Monte Carlo dropout samples whose '
+                        'class is cluster_class (1: all agree); unit-less')
 
     def _meta(self, band_map):
         import torch

@@ -87,7 +87,35 @@ def _summary(catalog):
              f"{catalog.meta['starcnet']['model']}:"]
     lines += [f'  class {k} ({names[k]}): {counts[k]}' for k in range(1, 5)]
     lines.append(f'  not classified (see starcnet_flags): {n_unclassified}')
+    lines += _trust_summary(catalog, classes)
     return '\n'.join(lines)
+
+
+def _trust_summary(catalog, classes):
+    """
+    Lines counting confident, uncertain and out-of-distribution sources,
+    when the catalog has the columns to tell (uncertainty on, or a model
+    with an OOD threshold).
+    """
+    from .cutouts import CutoutFlag
+    from .io.ds9 import UNCERTAIN_QUALITY, uncertain_sources
+
+    uncertain = uncertain_sources(catalog)
+    has_ood = 'ood_score' in catalog.colnames
+    if uncertain is None and not has_ood:
+        return []
+    classified = ~np.ma.getmaskarray(classes)
+    flags = np.ma.getdata(catalog['starcnet_flags']).astype(int)
+    ood = classified & ((flags & CutoutFlag.OUT_OF_DISTRIBUTION) != 0)
+    uncertain = np.zeros(len(catalog), bool) if uncertain is None else uncertain
+    lines = [f'  confident: {int(np.count_nonzero(classified & ~uncertain & ~ood))}']
+    if 'class_quality' in catalog.colnames:
+        lines.append(f'  uncertain (class_quality < {UNCERTAIN_QUALITY:g}): '
+                     f'{int(np.count_nonzero(uncertain))}')
+    if has_ood:
+        lines.append(f'  out of distribution (OUT_OF_DISTRIBUTION flag): '
+                     f'{int(np.count_nonzero(ood))}')
+    return lines
 
 
 def _read_sources(args):
@@ -122,7 +150,8 @@ def cmd_classify(args):
                                   nsigma=args.nsigma)
         log.info('DAOStarFinder found %d sources in %s', len(sources), args.detect_band)
     clf = StarClusterClassifier(args.model, device=args.device,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size,
+                                uncertainty=args.uncertainty, n_samples=args.n_samples)
     catalog = clf(image, sources, progress_bar=_show_progress(args))
     write_catalog(catalog, args.output, format=args.format, overwrite=args.overwrite)
     log.info('wrote %s (%d sources)', args.output, len(catalog))
@@ -357,6 +386,12 @@ def _parser():
     p.add_argument('--hdu', default=None,
                    help='HDU (number or name) holding the image in every file')
     _common(p)
+    p.add_argument('--uncertainty', choices=['mc_dropout'], default=None,
+                   help='per-source uncertainty: Monte Carlo dropout, N-SAMPLES '
+                        'network passes (adds prob_std_class1..4, entropy, '
+                        'mutual_information and class_quality columns)')
+    p.add_argument('--n-samples', type=int, default=16,
+                   help='Monte Carlo dropout passes per source (default 16)')
     p.add_argument('--output', '-o', required=True,
                    help='output catalog: VOTable for .vot/.xml, else ECSV')
     p.add_argument('--format', choices=['ecsv', 'votable'], default=None,

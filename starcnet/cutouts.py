@@ -49,6 +49,11 @@ class CutoutFlag(enum.IntFlag):
     #: (NaN or infinite weights, or pixel values so extreme that the
     #: network overflows); set with ``UNCLASSIFIED``.
     NONFINITE_OUTPUT = 64
+    #: A warning, not a failure: the cutout is unlike the model's
+    #: training data (its ``ood_score`` is above the threshold stored with
+    #: the model; see `starcnet.models.uncertainty`).  The source keeps
+    #: its class; check it by eye.
+    OUT_OF_DISTRIBUTION = 128
 
 
 #: Accepted 0-based pixel position column pairs, in order of preference:

@@ -11,16 +11,50 @@ from regions import CirclePixelRegion, CircleSkyRegion, PixCoord, Regions
 from ..cutouts import table_positions
 from ._atomic import atomic_write
 
-__all__ = ['CLASS_COLORS', 'catalog_to_regions', 'write_regions']
+__all__ = ['CLASS_COLORS', 'UNCERTAIN_QUALITY', 'catalog_to_regions', 'uncertain_sources',
+           'write_regions']
 
 #: DS9 colour per LEGUS class; ``None`` is for unclassified sources.
 CLASS_COLORS = {1: 'green', 2: 'cyan', 3: 'yellow', 4: 'red', None: 'magenta'}
 
+#: A classified source is *uncertain* when its ``class_quality`` (the
+#: fraction of Monte Carlo dropout samples that agree with its class) is
+#: below this: fewer than 60% of the samples agree.
+UNCERTAIN_QUALITY = 0.6
+
+
+def uncertain_sources(catalog, quality=UNCERTAIN_QUALITY):
+    """
+    Which sources of a classified catalog are uncertain:
+    ``class_quality < quality``.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        Classified with ``uncertainty='mc_dropout'`` (it has a
+        ``class_quality`` column).
+    quality : float, optional
+        The threshold, default `UNCERTAIN_QUALITY`.
+
+    Returns
+    -------
+    uncertain : `~numpy.ndarray` or None
+        bool, one per row, False where the source was not classified
+        (masked); `None` if the catalog has no ``class_quality`` column.
+    """
+    if 'class_quality' not in catalog.colnames:
+        return None
+    column = np.ma.asarray(catalog['class_quality'])
+    values = np.ma.getdata(column).astype(float)
+    with np.errstate(invalid='ignore'):
+        return (values < quality) & ~np.ma.getmaskarray(column)
+
 
 def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
-                       label=True):
+                       label=True, dash_uncertain=True):
     """
-    One circle region per source, coloured and labelled by class.
+    One circle region per source, coloured and labelled by class;
+    uncertain sources drawn dashed.
 
     Parameters
     ----------
@@ -38,6 +72,11 @@ def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
     label : bool, optional
         Label each circle with its class and probability, e.g.
         ``'1 (0.93)'``; unclassified sources are labelled ``'?'``.
+    dash_uncertain : bool, optional
+        Draw uncertain sources (`uncertain_sources`: ``class_quality``
+        below `UNCERTAIN_QUALITY`, for catalogs classified with
+        ``uncertainty='mc_dropout'``) with a dashed circle (DS9
+        ``dash=1``).
 
     Returns
     -------
@@ -70,14 +109,17 @@ def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
         msg = f"coord must be 'pixel' or 'sky', got {coord!r}"
         raise ValueError(msg)
 
+    uncertain = uncertain_sources(catalog) if dash_uncertain else None
     regions = []
     for i, center in enumerate(centers):
         cls = None if mask[i] else int(classes[i])
         meta = {}
         if label:
             meta['text'] = '?' if cls is None else f'{cls} ({probs[i, cls - 1]:.2f})'
-        regions.append(make(center, radius, meta=meta,
-                            visual={'color': colors[cls]}))
+        visual = {'color': colors[cls]}
+        if uncertain is not None and uncertain[i]:
+            visual['linestyle'] = 'dashed'     # written as DS9 dash=1
+        regions.append(make(center, radius, meta=meta, visual=visual))
     return Regions(regions)
 
 

@@ -9,7 +9,10 @@ Nothing here depends on astropy tables or images.
 Modules: ``network``, ``legacy``, ``info``, ``schema`` (the file
 metadata), ``weights`` (reading and writing weights files), ``registry``
 (the named models, `register_model`), ``cache`` (downloads and the
-astropy cache), ``loading`` (`load_model`) and ``inference``.
+astropy cache), ``loading`` (`load_model`), ``inference`` and
+``uncertainty`` (per-source uncertainty of Monte Carlo dropout samples
+and the out-of-distribution score; its functions stay in
+``starcnet.models.uncertainty``).
 """
 
 from .network import *  # noqa: F401, F403

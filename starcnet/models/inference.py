@@ -14,6 +14,8 @@ their activations stay within glibc's mmap threshold.  Nothing here
 depends on astropy.
 """
 
+import contextlib
+
 import numpy as np
 
 from ..normalization import Normalization
@@ -174,6 +176,26 @@ def check_temperature(temperature, what='temperature'):
     return float(temperature)
 
 
+@contextlib.contextmanager
+def _seeded(device, seed):
+    """
+    Torch's random generator of ``device`` seeded with ``seed``, and put
+    back as it was afterwards (the CPU generator too): the caller's
+    random state is untouched.
+    """
+    import torch
+
+    if device.type == 'cuda':
+        with torch.random.fork_rng(devices=[device], device_type='cuda'), \
+                torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+            yield
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            yield
+
+
 class Predictor:
     """
     Calibrated logits of a StarcNet network for cutouts in e-/s.
@@ -291,6 +313,63 @@ class Predictor:
                                            options={'freezing': True})
         return self._compiled
 
+    def _check_inputs(self, cutouts, missing):
+        """The cutouts as float32 ``(N, n_bands, size, size)`` and the mask (or None)."""
+        cutouts = np.asarray(cutouts, dtype=np.float32)
+        expected = (self.n_bands, self.size, self.size)
+        if cutouts.ndim != 4 or cutouts.shape[1:] != expected:
+            msg = (f'cutouts must have shape (N, {", ".join(map(str, expected))}),'
+                   f' got {cutouts.shape}')
+            raise ValueError(msg)
+        if missing is not None:
+            missing = np.asarray(missing, dtype=bool)
+            if missing.shape != cutouts.shape[:2]:
+                msg = (f'missing must have shape (N, n_bands) = {cutouts.shape[:2]}, '
+                       f'got {missing.shape}')
+                raise ValueError(msg)
+            if not missing.any():
+                missing = None
+        if not cutouts.flags.writeable:   # torch.from_numpy wants writeable memory
+            cutouts = cutouts.copy()
+        return cutouts, missing
+
+    def _n_classes(self):
+        return int(getattr(self.network, 'config', {}).get('n_classes', 4))
+
+    def _batches(self, cutouts, missing, step, pad):
+        """
+        ``(start, n_batch, tensor)`` per network batch: the cutouts of
+        the batch on the device, normalised, channels-last; padded with
+        zeros to ``step`` cutouts when ``pad``.
+        """
+        import torch
+
+        asynchronous = _asynchronous(self.device)
+        for start in range(0, len(cutouts), step):
+            tensor = torch.from_numpy(cutouts[start:start + step])
+            flags = (None if missing is None
+                     else torch.from_numpy(missing[start:start + step]))
+            n_batch = len(tensor)
+            if pad and n_batch < step:
+                # one batch shape, one compilation; cutouts are
+                # classified independently, so padding changes nothing
+                tensor = torch.cat([tensor, tensor.new_zeros(
+                    (step - n_batch, *tensor.shape[1:]))])
+                if flags is not None:
+                    flags = torch.cat([flags, flags.new_zeros(
+                        (step - n_batch, *flags.shape[1:]))])
+            tensor = _to_device(tensor, self.device)
+            if flags is not None:
+                flags = flags.to(self.device, non_blocking=asynchronous)
+            tensor = self.normalization.apply(tensor, missing=flags)
+            yield start, n_batch, tensor.contiguous(memory_format=torch.channels_last)
+
+    def _calibrated(self, logits, n_batch):
+        logits = logits[..., :n_batch, :].float()
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        return logits
+
     def logits(self, cutouts, missing=None):
         """
         Calibrated logits (network output / `temperature`) for cutouts.
@@ -317,50 +396,16 @@ class Predictor:
         """
         import torch
 
-        cutouts = np.asarray(cutouts, dtype=np.float32)
-        expected = (self.n_bands, self.size, self.size)
-        if cutouts.ndim != 4 or cutouts.shape[1:] != expected:
-            msg = (f'cutouts must have shape (N, {", ".join(map(str, expected))}),'
-                   f' got {cutouts.shape}')
-            raise ValueError(msg)
-        if missing is not None:
-            missing = np.asarray(missing, dtype=bool)
-            if missing.shape != cutouts.shape[:2]:
-                msg = (f'missing must have shape (N, n_bands) = {cutouts.shape[:2]}, '
-                       f'got {missing.shape}')
-                raise ValueError(msg)
-            if not missing.any():
-                missing = None
-        n_classes = int(getattr(self.network, 'config', {}).get('n_classes', 4))
-        out = np.empty((len(cutouts), n_classes), dtype=np.float32)
+        cutouts, missing = self._check_inputs(cutouts, missing)
+        out = np.empty((len(cutouts), self._n_classes()), dtype=np.float32)
         step = self.network_batch_size()
         asynchronous = _asynchronous(self.device)
         network = self._network()
-        if not cutouts.flags.writeable:   # torch.from_numpy wants writeable memory
-            cutouts = cutouts.copy()
         pending = []
         with torch.inference_mode(), _autocast(self.device, self.precision):
-            for start in range(0, len(cutouts), step):
-                tensor = torch.from_numpy(cutouts[start:start + step])
-                flags = (None if missing is None
-                         else torch.from_numpy(missing[start:start + step]))
-                n_batch = len(tensor)
-                if self.compile and n_batch < step:
-                    # one batch shape, one compilation; cutouts are
-                    # classified independently, so padding changes nothing
-                    tensor = torch.cat([tensor, tensor.new_zeros(
-                        (step - n_batch, *tensor.shape[1:]))])
-                    if flags is not None:
-                        flags = torch.cat([flags, flags.new_zeros(
-                            (step - n_batch, *flags.shape[1:]))])
-                tensor = _to_device(tensor, self.device)
-                if flags is not None:
-                    flags = flags.to(self.device, non_blocking=asynchronous)
-                tensor = self.normalization.apply(tensor, missing=flags)
-                logits = network(tensor.contiguous(memory_format=torch.channels_last))
-                logits = logits[:n_batch].float()
-                if self.temperature != 1.0:
-                    logits = logits / self.temperature
+            for start, n_batch, tensor in self._batches(cutouts, missing, step,
+                                                        pad=self.compile):
+                logits = self._calibrated(network(tensor), n_batch)
                 if asynchronous:
                     # left on the device: copying back would wait for it
                     pending.append((start, logits))
@@ -371,6 +416,122 @@ class Predictor:
         # the one output check of the inference path
         out[~finite_rows(out)] = np.nan
         return out
+
+    def dropout_layers(self):
+        """
+        The dropout layers of the network that drop something (``p > 0``).
+
+        Returns
+        -------
+        layers : list of `torch.nn.Module`
+            The ``torch.nn.Dropout`` (and ``Dropout1d/2d/3d``) modules with
+            ``p > 0``; empty for a model trained or built with dropout 0.
+        """
+        from torch import nn
+
+        return [module for module in self.network.modules()
+                if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0]
+
+    def check_dropout(self):
+        """
+        A `ValueError` unless the network has a dropout layer with
+        ``p > 0`` (what Monte Carlo dropout samples).
+        """
+        if not self.dropout_layers():
+            msg = ('Monte Carlo dropout needs a network with dropout, but this '
+                   'one has none with p > 0 (its config "dropout" is '
+                   f'{getattr(self.network, "config", {}).get("dropout")!r}); use a '
+                   'model trained with dropout, e.g. the bundled models or legus-2021')
+            raise ValueError(msg)
+
+    def sample_logits(self, cutouts, missing=None, *, n_samples=16, seed=0):
+        """
+        Calibrated logits of ``n_samples`` Monte Carlo dropout passes.
+
+        The network's dropout layers, and only those, are switched to
+        training mode (every other layer, e.g. GroupNorm, stays as it
+        is), each batch of cutouts is run ``n_samples`` times, and the
+        layers are put back in their previous mode afterwards, also when
+        an error is raised.  The network runs eagerly (not through
+        `torch.compile`), under the predictor's precision.
+
+        Parameters
+        ----------
+        cutouts, missing
+            As in `logits`.
+        n_samples : int, optional
+            Passes per cutout (>= 1).  The cost is ``n_samples`` times
+            that of `logits`.
+        seed : int, optional
+            Seed of the dropout masks.  The draws come from torch's
+            random generator of the device, forked (`torch.random.fork_rng`)
+            and seeded here, so the caller's random state is left as it
+            was; one seed gives the same output again on the same
+            device with the same batch size.
+
+        Returns
+        -------
+        logits : `~numpy.ndarray`
+            float32 ``(n_samples, N, n_classes)``; rows not finite are
+            NaN, as in `logits`.
+
+        Raises
+        ------
+        ValueError
+            If the network has no dropout with ``p > 0`` (`check_dropout`),
+            or ``n_samples`` is not a positive integer.
+        """
+        import torch
+
+        if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
+                or n_samples < 1):
+            msg = f'n_samples must be a positive integer, got {n_samples!r}'
+            raise ValueError(msg)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            msg = f'seed must be an integer, got {seed!r}'
+            raise TypeError(msg)
+        n_samples = int(n_samples)
+        self.check_dropout()
+        cutouts, missing = self._check_inputs(cutouts, missing)
+        out = np.empty((n_samples, len(cutouts), self._n_classes()), dtype=np.float32)
+        step = self.network_batch_size()
+        layers = self.dropout_layers()
+        modes = [layer.training for layer in layers]
+        try:
+            with _seeded(self.device, int(seed)):
+                for layer in layers:
+                    layer.train(True)
+                with torch.inference_mode(), _autocast(self.device, self.precision):
+                    for start, n_batch, tensor in self._batches(cutouts, missing, step,
+                                                                pad=False):
+                        batch = torch.stack([self._calibrated(self.network(tensor), n_batch)
+                                             for _ in range(n_samples)])
+                        out[:, start:start + n_batch] = batch.cpu().numpy()
+        finally:
+            for layer, mode in zip(layers, modes):
+                layer.train(mode)
+        # a source is NaN in every sample where any pass was not finite
+        out[:, ~np.isfinite(out).all(axis=(0, 2))] = np.nan
+        return out
+
+    def sample_proba(self, cutouts, missing=None, *, n_samples=16, seed=0):
+        """
+        Class probabilities of ``n_samples`` Monte Carlo dropout passes:
+        the softmax of each pass of `sample_logits` (temperature applied
+        as in `proba`).
+
+        Returns
+        -------
+        proba : `~numpy.ndarray`
+            float32 ``(n_samples, N, n_classes)``; summarise them with
+            `starcnet.models.uncertainty` (mean, spread, entropy, mutual
+            information, class quality).  A source is NaN in every
+            sample where any pass was not finite.
+        """
+        logits = self.sample_logits(cutouts, missing, n_samples=n_samples, seed=seed)
+        if not logits.size:
+            return logits
+        return softmax(logits.reshape(-1, logits.shape[-1])).reshape(logits.shape)
 
     def proba(self, cutouts, missing=None):
         """

@@ -12,7 +12,7 @@ import re
 from ..normalization import Normalization
 from .inference import check_temperature
 from .schema import (FILE_FORMAT, FILE_FORMAT_VERSION, check_config, check_distinct_bands,
-                     validate_metadata)
+                     check_ood, validate_metadata)
 
 __all__ = ['ModelInfo']
 
@@ -112,6 +112,13 @@ class ModelInfo:
     training : dict
         Free-form record of how the weights were made (data, epochs, seed,
         metrics), as stored in the file; numpy values become plain JSON.
+    ood : dict or None
+        The out-of-distribution threshold of the model, e.g. ``{'kind':
+        'energy', 'threshold': -3.2, 'quantile': 0.99, 'fitted_on':
+        'validation set'}`` (`starcnet.models.uncertainty.fit_ood_threshold`,
+        checked by `~starcnet.models.schema.check_ood`); `None` (the
+        default) for a model without one: the classifier then writes no
+        ``ood_score`` column.
     """
 
     name: str
@@ -131,10 +138,12 @@ class ModelInfo:
     citation: str = ''
     reference: str = ''
     training: dict = dataclasses.field(default_factory=dict, repr=False)
+    ood: dict | None = None
 
     #: The fields a weights file stores (`to_metadata`, `from_metadata`).
     STORED_FIELDS = ('name', 'description', 'config', 'bands', 'normalization',
-                     'temperature', 'classes', 'license', 'citation', 'training')
+                     'temperature', 'classes', 'license', 'citation', 'training',
+                     'ood')
 
     def __post_init__(self):
         def set_(key, value):
@@ -193,6 +202,8 @@ class ModelInfo:
             msg = f'ModelInfo training must be a dict, got {training!r}'
             raise ValueError(msg)  # noqa: TRY004
         set_('training', _plain_json(training, 'the "training" record'))
+        if self.ood is not None:
+            set_('ood', check_ood(self.ood, f'ModelInfo {self.name!r}', 'ood'))
 
     # -- the file metadata --------------------------------------------------
 
@@ -235,6 +246,9 @@ class ModelInfo:
             'citation': self.citation,
             'training': copy.deepcopy(self.training),
         }
+        if self.ood is not None:
+            # written only when there is one: files without it stay as they were
+            meta['ood'] = dict(self.ood)
         validate_metadata(meta, f'model {self.name!r}')
         return meta
 
@@ -285,4 +299,5 @@ class ModelInfo:
             license=meta.get('license', ''),
             citation=meta.get('citation', ''),
             training=copy.deepcopy(meta.get('training', {})),
+            ood=copy.deepcopy(meta.get('ood')),
             **fields)

@@ -12,25 +12,30 @@ metadata key, ``'starcnet'``, whose value is a JSON object::
      "normalization": {...see starcnet.normalization...},
      "temperature": float > 0 (optional, default 1),
      "classes": {"1": name, ...},
-     "license": ..., "citation": ..., "training": {...free-form...}}
+     "license": ..., "citation": ..., "training": {...free-form...},
+     "ood": {"kind": "energy", "threshold": float, "quantile": float,
+             "fitted_on": str, "n_cutouts": int} (optional)}
 
 `validate_metadata` checks such a dict; the normalisation inside it is
 checked by `starcnet.normalization.Normalization` (the one validator of
 normalisations), the temperature by
-``starcnet.models.inference.check_temperature``.
+``starcnet.models.inference.check_temperature``, the out-of-distribution
+threshold by `check_ood` (see `starcnet.models.uncertainty`).
 `~starcnet.models.ModelInfo.to_metadata` writes this dict and
 `~starcnet.models.ModelInfo.from_metadata` reads it.
 """
 
 import inspect
 import json
+import math
 
 from ..normalization import Normalization
 from .inference import check_temperature
 from .network import StarcNet
 
 __all__ = ['CONFIG_LIMITS', 'FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
-           'check_config', 'decode_metadata', 'validate_metadata']
+           'OOD_KINDS', 'check_config', 'check_ood', 'decode_metadata',
+           'validate_metadata']
 
 #: The ``format`` and newest ``format_version`` of our weights files.
 FILE_FORMAT = 'starcnet-weights'
@@ -40,7 +45,15 @@ FILE_FORMAT_VERSION = 1
 METADATA_KEYS = frozenset({
     'format', 'format_version', 'name', 'description', 'config', 'bands',
     'normalization', 'temperature', 'classes', 'license', 'citation',
-    'training'})
+    'training', 'ood'})
+
+#: The kinds of out-of-distribution score a model's ``ood`` entry may
+#: hold: ``'energy'``, `starcnet.models.uncertainty.energy_score` of the
+#: calibrated logits (higher is more unusual).
+OOD_KINDS = ('energy',)
+
+#: The keys of an ``ood`` entry: all required but ``n_cutouts``.
+OOD_KEYS = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts')
 
 #: The keys that must be present.
 REQUIRED_KEYS = ('format', 'format_version', 'config', 'bands',
@@ -99,6 +112,67 @@ def check_config(config, source='config', what='"config"'):
                 or not 0 <= dropout <= 1):
             msg = f'{source}: {what} dropout must be a number in [0, 1], got {dropout!r}'
             raise ValueError(msg)
+
+
+def check_ood(ood, source='ood', what='"ood"'):
+    """
+    Check the out-of-distribution entry of a model's metadata.
+
+    Parameters
+    ----------
+    ood : dict
+        ``{'kind': 'energy', 'threshold': float, 'quantile': float in
+        (0, 1), 'fitted_on': str}`` and optionally ``'n_cutouts'`` (int
+        >= 1); see `starcnet.models.uncertainty.fit_ood_threshold`.
+    source, what : str, optional
+        What to name in error messages.
+
+    Returns
+    -------
+    ood : dict
+        A checked copy, numbers as plain floats and ints.
+
+    Raises
+    ------
+    ValueError
+        Saying which value is wrong and what it may be.
+    """
+    if not isinstance(ood, dict):
+        msg = (f'{source}: {what} must be a dict like {{"kind": "energy", '
+               f'"threshold": ..., "quantile": 0.99, "fitted_on": ...}}, got {ood!r}')
+        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
+    unknown = sorted(str(key) for key in set(ood) - set(OOD_KEYS))
+    missing = [key for key in OOD_KEYS[:4] if key not in ood]
+    if unknown or missing:
+        msg = (f'{source}: {what} has unknown keys {unknown} or lacks {missing}; '
+               f'its keys are {list(OOD_KEYS)} (n_cutouts optional)')
+        raise ValueError(msg)
+    if ood['kind'] not in OOD_KINDS:
+        msg = f'{source}: {what} kind must be one of {OOD_KINDS}, got {ood["kind"]!r}'
+        raise ValueError(msg)
+
+    def number(key, low=-math.inf, high=math.inf):
+        value = ood[key]
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or not low < value < high):
+            bounds = '' if low == -math.inf else f' in ({low:g}, {high:g})'
+            msg = f'{source}: {what} {key} must be a finite number{bounds}, got {value!r}'
+            raise ValueError(msg)
+        return float(value)
+
+    checked = {'kind': ood['kind'], 'threshold': number('threshold'),
+               'quantile': number('quantile', 0, 1)}
+    if not isinstance(ood['fitted_on'], str):
+        msg = f'{source}: {what} fitted_on must be a str, got {ood["fitted_on"]!r}'
+        raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
+    checked['fitted_on'] = ood['fitted_on']
+    if 'n_cutouts' in ood:
+        n = ood['n_cutouts']
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            msg = f'{source}: {what} n_cutouts must be an integer >= 1, got {n!r}'
+            raise ValueError(msg)
+        checked['n_cutouts'] = int(n)
+    return checked
 
 
 def check_distinct_bands(bands, source, what='"bands"'):
@@ -205,6 +279,8 @@ def validate_metadata(meta, source='metadata'):
     if not isinstance(meta.get('training', {}), dict):
         msg = f'{source}: metadata "training" must be a dict, got {meta["training"]!r}'
         raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
+    if 'ood' in meta:
+        check_ood(meta['ood'], source, 'metadata "ood"')
 
 
 def decode_metadata(raw, source):

@@ -156,7 +156,10 @@ def fit(cutouts=None, labels=None, *, train_data=None, validation=None,
         validation set, the temperature that minimises the validation
         negative log-likelihood of the kept state (`fit_temperature`) is
         in ``metadata['temperature']`` (1 without one) and is stored by
-        `save_trained`.
+        `save_trained`; so is ``metadata['ood']``, the out-of-distribution
+        threshold (0.99 quantile of the energy scores of the calibrated
+        validation logits, see `starcnet.models.uncertainty`), absent
+        without a validation set.
 
     Raises
     ------
@@ -517,16 +520,31 @@ class _BestState:
 
 
 def _calibrate(predictor, x_val, y_val):
-    """Temperature of the kept state on the validation set, and the NLL before and after."""
+    """
+    Temperature of the kept state on the validation set, the NLL before
+    and after, and the out-of-distribution threshold of the calibrated
+    validation logits (`None` without a validation set).
+    """
     if not len(y_val):
-        return 1.0, None
+        return 1.0, None, None
     _, nll_before, val_logits = _evaluate(predictor, x_val, y_val - 1)
     temperature = fit_temperature(val_logits, y_val)
     val_nll = {'before': nll_before,
                'after': _mean_nll(val_logits / np.float32(temperature), y_val - 1)}
     log.info('temperature %.3f: validation NLL %.4f -> %.4f', temperature,
              val_nll['before'], val_nll['after'])
-    return temperature, val_nll
+    return temperature, val_nll, _ood_threshold(val_logits / np.float32(temperature))
+
+
+def _ood_threshold(logits):
+    """The 0.99 quantile of the energy scores of calibrated validation logits."""
+    from ..models.uncertainty import _ood_entry, energy_score
+
+    scores = energy_score(logits)
+    scores = scores[np.isfinite(scores)]
+    if not scores.size:
+        return None
+    return _ood_entry(scores, 0.99, f'the validation set of fit ({scores.size} cutouts)')
 
 
 def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,
@@ -614,7 +632,7 @@ def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,
             log.info('no improvement for %d epochs: stopping', patience)
             break
     best.restore(module)
-    temperature, val_nll = _calibrate(predictor, x_val, y_val)
+    temperature, val_nll, ood = _calibrate(predictor, x_val, y_val)
     for param in module.parameters():
         param.requires_grad_(True)
     history.update(best_epoch=best.epoch, best_val_accuracy=best.accuracy,
@@ -658,4 +676,6 @@ def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,
                 'normalization': normalization.to_metadata(),
                 'temperature': temperature,
                 'classes': classes, 'training': training}
+    if ood is not None:
+        metadata['ood'] = ood
     return TrainingResult(module=module, metadata=metadata, history=history)
