@@ -14,7 +14,7 @@ their activations stay within glibc's mmap threshold.  Nothing here
 depends on astropy.
 """
 
-import contextlib
+import threading
 
 import numpy as np
 
@@ -176,24 +176,41 @@ def check_temperature(temperature, what='temperature'):
     return float(temperature)
 
 
-@contextlib.contextmanager
-def _seeded(device, seed):
-    """
-    Torch's random generator of ``device`` seeded with ``seed``, and put
-    back as it was afterwards (the CPU generator too): the caller's
-    random state is untouched.
-    """
-    import torch
+#: Guards the Monte Carlo copies of the networks (made once per
+#: predictor) and their random generators: sampling calls run one at a
+#: time, plain calls are not affected.
+_SAMPLING_LOCK = threading.Lock()
 
-    if device.type == 'cuda':
-        with torch.random.fork_rng(devices=[device], device_type='cuda'), \
-                torch.cuda.device(device):
-            torch.cuda.manual_seed(seed)
-            yield
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.random.default_generator.manual_seed(seed)
-            yield
+
+def _sampling_network(network):
+    """
+    A copy of ``network`` for Monte Carlo dropout: every ``nn.Dropout``
+    with ``p > 0`` replaced by one that always drops, drawing its masks
+    from a generator of its own (``.generator``, set per call), every
+    other layer as in ``network`` (evaluation mode).  The caller's
+    network and torch's global random state are never touched.
+    """
+    import copy
+
+    import torch
+    from torch import nn
+
+    class SampledDropout(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p = float(p)
+            self.generator = None
+
+        def forward(self, x):
+            keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+            return x * keep / (1.0 - self.p)
+
+    clone = copy.deepcopy(network).eval()
+    for parent in list(clone.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Dropout and child.p > 0:
+                setattr(parent, name, SampledDropout(child.p))
+    return clone
 
 
 class Predictor:
@@ -448,12 +465,14 @@ class Predictor:
         """
         Calibrated logits of ``n_samples`` Monte Carlo dropout passes.
 
-        The network's dropout layers, and only those, are switched to
-        training mode (every other layer, e.g. GroupNorm, stays as it
-        is), each batch of cutouts is run ``n_samples`` times, and the
-        layers are put back in their previous mode afterwards, also when
-        an error is raised.  The network runs eagerly (not through
-        `torch.compile`), under the predictor's precision.
+        Sampling runs on a copy of the network made at the first call
+        (kept by the predictor: as much memory again as the network), in
+        which every ``torch.nn.Dropout`` with ``p > 0`` always drops and
+        every other layer (e.g. GroupNorm) is as in evaluation.  The
+        predictor's own network is never switched, so plain calls from
+        other threads are not affected; sampling calls run one at a
+        time.  Each batch of cutouts is run ``n_samples`` times, eagerly
+        (not through `torch.compile`), under the predictor's precision.
 
         Parameters
         ----------
@@ -463,11 +482,10 @@ class Predictor:
             Passes per cutout (>= 1).  The cost is ``n_samples`` times
             that of `logits`.
         seed : int, optional
-            Seed of the dropout masks.  The draws come from torch's
-            random generator of the device, forked (`torch.random.fork_rng`)
-            and seeded here, so the caller's random state is left as it
-            was; one seed gives the same output again on the same
-            device with the same batch size.
+            Seed of the dropout masks, drawn from a `torch.Generator` of
+            the call's own: torch's global random state is neither used
+            nor changed.  One seed gives the same output again on the
+            same device with the same batch size.
 
         Returns
         -------
@@ -495,21 +513,25 @@ class Predictor:
         cutouts, missing = self._check_inputs(cutouts, missing)
         out = np.empty((n_samples, len(cutouts), self._n_classes()), dtype=np.float32)
         step = self.network_batch_size()
-        layers = self.dropout_layers()
-        modes = [layer.training for layer in layers]
-        try:
-            with _seeded(self.device, int(seed)):
-                for layer in layers:
-                    layer.train(True)
+        with _SAMPLING_LOCK:
+            network = self.__dict__.get('_sampling')
+            if network is None:
+                network = self._sampling = _sampling_network(self.network)
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(int(seed))
+            layers = [m for m in network.modules() if hasattr(m, 'generator')]
+            for layer in layers:
+                layer.generator = generator
+            try:
                 with torch.inference_mode(), _autocast(self.device, self.precision):
                     for start, n_batch, tensor in self._batches(cutouts, missing, step,
                                                                 pad=False):
-                        batch = torch.stack([self._calibrated(self.network(tensor), n_batch)
+                        batch = torch.stack([self._calibrated(network(tensor), n_batch)
                                              for _ in range(n_samples)])
                         out[:, start:start + n_batch] = batch.cpu().numpy()
-        finally:
-            for layer, mode in zip(layers, modes):
-                layer.train(mode)
+            finally:
+                for layer in layers:
+                    layer.generator = None
         # a source is NaN in every sample where any pass was not finite
         out[:, ~np.isfinite(out).all(axis=(0, 2))] = np.nan
         return out

@@ -182,37 +182,60 @@ def test_sample_proba_shape_seed_and_state(cutouts):
     np.testing.assert_array_equal(predictor.proba(cutouts), predictor.proba(cutouts))
 
 
-def test_only_dropout_layers_switched(cutouts):
+def test_own_network_never_switched(cutouts):
+    """Sampling runs on a copy: the predictor's network stays in eval mode."""
     predictor = _predictor()
-    seen = {}
-    modules = dict(predictor.network.named_modules())
+    predictor.sample_proba(cutouts[:1], n_samples=1)     # the copy is made
+    seen = []
 
     def spy(module, args, output):
-        seen.update({name: m.training for name, m in modules.items()})
+        seen.append(any(m.training for m in predictor.network.modules()))
 
     handle = predictor.network.register_forward_hook(spy)
     try:
+        plain = predictor.proba(cutouts)
+        before = len(seen)
         predictor.sample_proba(cutouts[:2], n_samples=2)
+        assert len(seen) == before         # sampling did not use it
+        np.testing.assert_array_equal(predictor.proba(cutouts), plain)
     finally:
         handle.remove()
-    dropout = {name for name, m in modules.items()
-               if isinstance(m, torch.nn.Dropout)}
-    assert dropout and all(seen[name] for name in dropout)
-    assert not any(seen[name] for name in seen if name not in dropout)
+    assert seen and not any(seen)
+    dropout = [m for m in predictor._sampling.modules() if hasattr(m, 'generator')]
+    assert len(dropout) == 3 and all(m.generator is None for m in dropout)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in predictor._sampling.modules())
 
 
-def test_eval_mode_restored_on_error(cutouts):
+def test_sampling_and_plain_calls_from_threads(cutouts):
+    """Plain calls in other threads give their answer while sampling runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
     predictor = _predictor()
+    plain = predictor.proba(cutouts)
+    sampled = predictor.sample_proba(cutouts, n_samples=4, seed=2)
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(predictor.sample_proba, cutouts, n_samples=4, seed=2)
+                if k % 2 else pool.submit(predictor.proba, cutouts) for k in range(8)]
+        results = [job.result() for job in jobs]
+    for k, result in enumerate(results):
+        np.testing.assert_array_equal(result, sampled if k % 2 else plain)
+
+
+def test_generators_released_on_error(cutouts):
+    predictor = _predictor()
+    predictor.sample_proba(cutouts[:1], n_samples=1)
 
     def fail(module, args):
         raise RuntimeError('boom')
 
-    handle = predictor.network.register_forward_pre_hook(fail)
+    handle = predictor._sampling.register_forward_pre_hook(fail)
     try:
         with pytest.raises(RuntimeError, match='boom'):
             predictor.sample_proba(cutouts, n_samples=2)
     finally:
         handle.remove()
+    assert all(m.generator is None for m in predictor._sampling.modules()
+               if hasattr(m, 'generator'))
     assert not any(m.training for m in predictor.network.modules())
 
 
