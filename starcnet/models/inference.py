@@ -14,7 +14,6 @@ their activations stay within glibc's mmap threshold.  Nothing here
 depends on astropy.
 """
 
-import threading
 
 import numpy as np
 
@@ -176,19 +175,13 @@ def check_temperature(temperature, what='temperature'):
     return float(temperature)
 
 
-#: Guards the Monte Carlo copies of the networks (made once per
-#: predictor) and their random generators: sampling calls run one at a
-#: time, plain calls are not affected.
-_SAMPLING_LOCK = threading.Lock()
-
-
-def _sampling_network(network):
+def _sampling_network(network, generator):
     """
     A copy of ``network`` for Monte Carlo dropout: every ``nn.Dropout``
     with ``p > 0`` replaced by one that always drops, drawing its masks
-    from a generator of its own (``.generator``, set per call), every
-    other layer as in ``network`` (evaluation mode).  The caller's
-    network and torch's global random state are never touched.
+    from ``generator``, every other layer as in ``network`` (evaluation
+    mode).  The caller's network and torch's global random state are
+    never touched.
     """
     import copy
 
@@ -199,10 +192,9 @@ def _sampling_network(network):
         def __init__(self, p):
             super().__init__()
             self.p = float(p)
-            self.generator = None
 
         def forward(self, x):
-            keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+            keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=generator)
             return x * keep / (1.0 - self.p)
 
     clone = copy.deepcopy(network).eval()
@@ -465,13 +457,12 @@ class Predictor:
         """
         Calibrated logits of ``n_samples`` Monte Carlo dropout passes.
 
-        Sampling runs on a copy of the network made at the first call
-        (kept by the predictor: as much memory again as the network), in
-        which every ``torch.nn.Dropout`` with ``p > 0`` always drops and
-        every other layer (e.g. GroupNorm) is as in evaluation.  The
-        predictor's own network is never switched, so plain calls from
-        other threads are not affected; sampling calls run one at a
-        time.  Each batch of cutouts is run ``n_samples`` times, eagerly
+        Sampling runs on a copy of the network made for the call (as
+        much memory again as the network, while it runs), in which every
+        ``torch.nn.Dropout`` with ``p > 0`` always drops and every other
+        layer (e.g. GroupNorm) is as in evaluation.  The predictor's own
+        network is never switched, so calls from other threads, plain or
+        sampling, are not affected.  Each batch of cutouts is run ``n_samples`` times, eagerly
         (not through `torch.compile`), under the predictor's precision.
 
         Parameters
@@ -513,25 +504,14 @@ class Predictor:
         cutouts, missing = self._check_inputs(cutouts, missing)
         out = np.empty((n_samples, len(cutouts), self._n_classes()), dtype=np.float32)
         step = self.network_batch_size()
-        with _SAMPLING_LOCK:
-            network = self.__dict__.get('_sampling')
-            if network is None:
-                network = self._sampling = _sampling_network(self.network)
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(int(seed))
-            layers = [m for m in network.modules() if hasattr(m, 'generator')]
-            for layer in layers:
-                layer.generator = generator
-            try:
-                with torch.inference_mode(), _autocast(self.device, self.precision):
-                    for start, n_batch, tensor in self._batches(cutouts, missing, step,
-                                                                pad=False):
-                        batch = torch.stack([self._calibrated(network(tensor), n_batch)
-                                             for _ in range(n_samples)])
-                        out[:, start:start + n_batch] = batch.cpu().numpy()
-            finally:
-                for layer in layers:
-                    layer.generator = None
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(int(seed))
+        network = _sampling_network(self.network, generator)
+        with torch.inference_mode(), _autocast(self.device, self.precision):
+            for start, n_batch, tensor in self._batches(cutouts, missing, step, pad=False):
+                batch = torch.stack([self._calibrated(network(tensor), n_batch)
+                                     for _ in range(n_samples)])
+                out[:, start:start + n_batch] = batch.cpu().numpy()
         # a source is NaN in every sample where any pass was not finite
         out[:, ~np.isfinite(out).all(axis=(0, 2))] = np.nan
         return out

@@ -184,26 +184,31 @@ def test_sample_proba_shape_seed_and_state(cutouts):
 
 def test_own_network_never_switched(cutouts):
     """Sampling runs on a copy: the predictor's network stays in eval mode."""
+    from starcnet.models.inference import _sampling_network
+
     predictor = _predictor()
-    predictor.sample_proba(cutouts[:1], n_samples=1)     # the copy is made
     seen = []
 
     def spy(module, args, output):
-        seen.append(any(m.training for m in predictor.network.modules()))
+        # the copies carry this hook too: record which module ran
+        seen.append((module is predictor.network,
+                     any(m.training for m in predictor.network.modules())))
 
     handle = predictor.network.register_forward_hook(spy)
     try:
         plain = predictor.proba(cutouts)
-        before = len(seen)
+        before = [own for own, _ in seen].count(True)
         predictor.sample_proba(cutouts[:2], n_samples=2)
-        assert len(seen) == before         # sampling did not use it
+        assert [own for own, _ in seen].count(True) == before   # sampling did not use it
         np.testing.assert_array_equal(predictor.proba(cutouts), plain)
     finally:
         handle.remove()
-    assert seen and not any(seen)
-    dropout = [m for m in predictor._sampling.modules() if hasattr(m, 'generator')]
-    assert len(dropout) == 3 and all(m.generator is None for m in dropout)
-    assert not any(isinstance(m, torch.nn.Dropout) for m in predictor._sampling.modules())
+    assert seen and not any(training for _, training in seen)
+    copy = _sampling_network(predictor.network, torch.Generator())
+    assert len([m for m in copy.modules() if type(m).__name__ == 'SampledDropout']) == 3
+    assert not any(isinstance(m, torch.nn.Dropout) for m in copy.modules())
+    assert len([m for m in predictor.network.modules()
+                if isinstance(m, torch.nn.Dropout)]) == 3
 
 
 def test_sampling_and_plain_calls_from_threads(cutouts):
@@ -221,22 +226,21 @@ def test_sampling_and_plain_calls_from_threads(cutouts):
         np.testing.assert_array_equal(result, sampled if k % 2 else plain)
 
 
-def test_generators_released_on_error(cutouts):
+def test_network_untouched_on_error(cutouts):
     predictor = _predictor()
-    predictor.sample_proba(cutouts[:1], n_samples=1)
 
     def fail(module, args):
         raise RuntimeError('boom')
 
-    handle = predictor._sampling.register_forward_pre_hook(fail)
+    handle = predictor.network.register_forward_pre_hook(fail)   # copied too
     try:
         with pytest.raises(RuntimeError, match='boom'):
             predictor.sample_proba(cutouts, n_samples=2)
     finally:
         handle.remove()
-    assert all(m.generator is None for m in predictor._sampling.modules()
-               if hasattr(m, 'generator'))
     assert not any(m.training for m in predictor.network.modules())
+    assert len([m for m in predictor.network.modules()
+                if isinstance(m, torch.nn.Dropout)]) == 3
 
 
 def test_no_cutouts():
