@@ -122,7 +122,7 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     """
     from .cutouts import CutoutFlag, extract_cutouts, image_cutouts
     from .images import MultiBandImage
-    from .models.inference import Predictor
+    from .models.inference import Predictor, finite_rows
 
     predictor = Predictor.from_model(model, device='cpu', batch_size=batch_size)
     info = predictor.info
@@ -147,8 +147,5 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
         logits[index] = predictor.logits(cutouts[index])
     # the inference path gives NaN rows where the network output is not
     # finite: say so in the flags, as the classifier does
-    nonfinite = ~np.isfinite(logits).all(axis=1)
-    nonfinite[flags & (CutoutFlag.EDGE | CutoutFlag.UNCLASSIFIED) != 0] = False
-    flags = flags.copy()
-    flags[nonfinite] |= CutoutFlag.NONFINITE_OUTPUT | CutoutFlag.UNCLASSIFIED
+    flags[ok[~finite_rows(logits[ok])]] |= CutoutFlag.NONFINITE_OUTPUT | CutoutFlag.UNCLASSIFIED
     return logits, flags
