@@ -251,8 +251,8 @@ def read_legus(path, *, class_column=None):
             'second published x (1-based), on a larger mosaic grid')
         table['y_mosaic_catalog'].info.description = (
             'second published y (1-based), on a larger mosaic grid')
-    for name in table.colnames[1:]:
-        table[name].info.format = '.3f'
+    for column in table.colnames[1:]:
+        table[column].info.format = '.3f'
     table['sky_centroid'] = SkyCoord(col(3) * u.deg, col(4) * u.deg, frame='icrs')
 
     for k, band in enumerate(LEGUS_BANDS):

@@ -49,6 +49,8 @@ def test_legus_standard_layout():
     assert table.meta['instrument'] == 'wfc3'
     assert table.meta['version'] == 'v1'
     assert table.meta['class_column'] == 33
+    # the file's name, not a column name (a loop variable once shadowed it)
+    assert table.meta['filename'] == NGC1566
     assert table['id'].tolist() == [1, 2, 3, 4, 5, 6, 7, 11, 12, 20]
     # 0-based positions: published minus one
     np.testing.assert_array_equal(table['x'], a[:, 1] - 1)
