@@ -133,6 +133,11 @@ class StarClusterClassifier:
         Seed of the dropout masks: one seed gives the same catalog again
         (on the same device and batch size); the caller's random state is
         left as it was.
+    temperature : float, optional
+        Divide the network's logits by this (> 0) instead of the
+        temperature stored with the model, e.g. one fitted with
+        `starcnet.training.fit_temperature` on human classes of your own
+        galaxy.  The classes do not change, only the probabilities.
 
     Notes
     -----
@@ -154,7 +159,7 @@ class StarClusterClassifier:
 
     def __init__(self, model=None, *, device=None, batch_size=None,
                  max_bad_fraction=0.5, precision='float32', compile=False,
-                 uncertainty=None, n_samples=16, seed=0):
+                 uncertainty=None, n_samples=16, seed=0, temperature=None):
         from .models.inference import Predictor
 
         if uncertainty is not None and uncertainty not in UNCERTAINTY_METHODS:
@@ -183,9 +188,10 @@ class StarClusterClassifier:
         model = conf.default_model if model is None else model
         #: The inference engine (`~starcnet.models.Predictor`): network,
         #: normalisation, temperature, device, precision, compile.
+        options = {} if temperature is None else {'temperature': temperature}
         self.predictor = Predictor.from_model(
             model, device=conf.device if device is None else device,
-            precision=precision, compile=compile, batch_size=self.batch_size)
+            precision=precision, compile=compile, batch_size=self.batch_size, **options)
         self.model_info = self.predictor.info
         self.model_name = self.model_info.name
         if self.uncertainty == 'mc_dropout':
@@ -222,8 +228,8 @@ class StarClusterClassifier:
     @property
     def temperature(self):
         """
-        The model's temperature: `predict_logits` is the network output
-        divided by it.
+        The temperature in use (the model's, or the one given):
+        `predict_logits` is the network output divided by it.
         """
         return self.predictor.temperature
 
@@ -254,8 +260,7 @@ class StarClusterClassifier:
         Calibrated network outputs for cutouts in electrons per second.
 
         The logits are the network's output divided by the model's
-        `temperature` (1 for models stored without one, e.g.
-        ``legus-2021``), so that ``softmax(predict_logits(...))`` is
+        `temperature` (1 for models stored without one), so that ``softmax(predict_logits(...))`` is
         `predict_proba`; ``predict_logits(...) * clf.temperature`` is the
         raw output.
 

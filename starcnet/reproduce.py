@@ -124,7 +124,9 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     from .images import MultiBandImage
     from .models.inference import Predictor, finite_rows
 
-    predictor = Predictor.from_model(model, device='cpu', batch_size=batch_size)
+    # raw logits, as published: no temperature
+    predictor = Predictor.from_model(model, device='cpu', batch_size=batch_size,
+                                     temperature=1.0)
     info = predictor.info
     x = np.asarray(catalog['x'], dtype=float)
     y = np.asarray(catalog['y'], dtype=float)
@@ -141,7 +143,7 @@ def published_logits(image, catalog, model='legus-2021', *, batch_size=256):
     logits = np.full((len(x), 4), np.nan, dtype=np.float32)
     ok = np.flatnonzero((flags & (CutoutFlag.EDGE | CutoutFlag.UNCLASSIFIED)) == 0)
     # as published: every band used as it is, also where it has no data
-    # (no missing-band handling), and no temperature (legus-2021 has none)
+    # (no missing-band handling)
     for start in range(0, ok.size, batch_size):
         index = ok[start:start + batch_size]
         logits[index] = predictor.logits(cutouts[index])

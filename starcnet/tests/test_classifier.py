@@ -74,6 +74,25 @@ def test_batch_size_does_not_change_results(tiny_model_path, scene):
     np.testing.assert_allclose(a['prob_class3'], b['prob_class3'], atol=1e-6)
 
 
+def test_temperature_override(tiny_model_path, scene):
+    """A given temperature replaces the model's: same classes, logits
+    scaled by the ratio, recorded in the catalog's metadata."""
+    bands, sources = scene
+    base = StarClusterClassifier(tiny_model_path)
+    hot = StarClusterClassifier(tiny_model_path, temperature=4.0 * base.temperature)
+    assert hot.temperature == pytest.approx(4.0 * base.temperature)
+    a, b = base(bands, sources), hot(bands, sources)
+    assert np.array_equal(a['cluster_class'], b['cluster_class'])
+    pa = np.column_stack([a[f'prob_class{k}'].filled(np.nan) for k in range(1, 5)])
+    pb = np.column_stack([b[f'prob_class{k}'].filled(np.nan) for k in range(1, 5)])
+    ok = np.isfinite(pa[:, 0])
+    assert ok.sum() > 5 and np.array_equal(ok, np.isfinite(pb[:, 0]))
+    assert np.all(pb[ok].max(axis=1) < pa[ok].max(axis=1))    # hotter: less confident
+    assert b.meta['starcnet']['temperature'] == pytest.approx(hot.temperature)
+    with pytest.raises(ValueError, match='temperature'):
+        StarClusterClassifier(tiny_model_path, temperature=0)
+
+
 @pytest.mark.parametrize('names', [('x_centroid', 'y_centroid'),
                                    ('xcentroid', 'ycentroid')])
 def test_photutils_column_names(clf, scene, names):

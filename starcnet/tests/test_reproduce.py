@@ -14,11 +14,12 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.utils.data import get_pkg_data_filename
 
-from starcnet.catalogs import read_legus
+from starcnet.catalogs import LEGUS_BANDS, read_legus
 from starcnet.cutouts import cutout_origin
 from starcnet.models.legacy import to_published_state_dict
 from starcnet.models.network import StarcNet
 from starcnet.models.registry import get_model_info
+from starcnet.models.weights import save_model
 from starcnet.reproduce import (NGC1566_MOSAICS_URL, legus_band_files,
                                 published_logits, read_legus_mosaics)
 
@@ -127,6 +128,14 @@ def test_offline_pipeline(tmp_path):
         expected = module(torch.from_numpy(cutouts.astype(np.float32))).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4)
     assert np.array_equal(logits.argmax(1), expected.argmax(1))
+
+    # the published logits are raw: a temperature stored with the model
+    # (legus-2021 has one) is not applied
+    hot = tmp_path / 'hot.safetensors'
+    save_model(module, hot, {'bands': list(LEGUS_BANDS), 'temperature': 3.0,
+                             'normalization': get_model_info('legus-2021').normalization})
+    again, _ = published_logits(image, catalog, model=hot)
+    np.testing.assert_allclose(again, expected, atol=1e-4)
 
 
 @pytest.mark.remote_data

@@ -68,6 +68,31 @@ def test_unknown_name(function):
     assert "Known models: 'legus-2021', 'sim-small-v2', 'sim-small-v1'" in str(excinfo.value)
 
 
+def test_legus_2021_temperature():
+    """
+    legus-2021 carries the temperature fitted on its own published logits
+    for three real LEGUS galaxies (scripts/calibrate_legus2021.py): on the
+    NGC 1566 logits and human classes in the test data it lowers the
+    negative log-likelihood of the human classes.
+    """
+    from astropy.table import Table
+    from astropy.utils.data import get_pkg_data_filename
+
+    info = get_model_info('legus-2021')
+    assert 1.1 < info.temperature < 1.5
+    assert 'NGC 1566' in info.training['temperature_fitted_on']
+    logits = np.load(get_pkg_data_filename('../../tests/data/ngc1566_output_scores.npy'))
+    human = np.asarray(Table.read(get_pkg_data_filename(
+        '../../tests/data/ngc1566_human_class.ecsv'))['human_class'])
+    z, y = logits[human > 0].astype(np.float64), human[human > 0] - 1
+
+    def nll(t):
+        s = z / t - (z / t).max(axis=1, keepdims=True)
+        return np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(y)), y])
+
+    assert nll(info.temperature) < nll(1.0) - 1e-3
+
+
 def test_bundled_model_reads_its_metadata(monkeypatch, tmp_path):
     model = StarcNet(width=8)
     path = save_model(model, tmp_path / 'bundled.safetensors', METADATA)
