@@ -330,6 +330,21 @@ def cmd_train(args):
     print('\n'.join(lines))
 
 
+def cmd_review(args):
+    from .images import MultiBandImage
+    from .review.server import _require_flask, serve_review
+
+    try:
+        _require_flask()
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    band_paths = _band_paths(args.bands)
+    image = MultiBandImage.read(band_paths, hdu=args.hdu)
+    serve_review(args.catalog, image, reviewer=args.reviewer, journal=args.journal,
+                 labels_out=args.labels_out, port=args.port, queue=args.queue,
+                 seed=args.seed, open_browser=not args.no_browser)
+
+
 def _default_model():
     from . import conf
 
@@ -491,6 +506,36 @@ def _parser():
     p.add_argument('--output', '-o', required=True, help='output .safetensors file')
     p.add_argument('--overwrite', action='store_true', help='replace an existing file')
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('review', help='label candidates by eye in a local web page',
+                       description='Serve a review page on 127.0.0.1 (with a random '
+                                   'token in its address) showing each candidate\'s '
+                                   'colour and band cutouts and the model\'s classes; '
+                                   'keys 1-4 label, S skips, U marks unsure.  Every '
+                                   'label goes to the reviewer\'s journal at once and '
+                                   'into a labelled catalog (human_class column, for '
+                                   'starcnet train).  Needs Flask: pip install '
+                                   'starcnet[review].')
+    p.add_argument('catalog', help='catalog to review (ECSV or VOTable from starcnet '
+                                   'classify); never written')
+    p.add_argument('bands', nargs='+', metavar='BAND=FILE',
+                   help='one FITS file per band, e.g. F275W=f275w_drc.fits')
+    p.add_argument('--reviewer', required=True, help='your name, recorded with each label')
+    p.add_argument('--journal', default=None,
+                   help='label journal (default: CATALOG-STEM.REVIEWER.labels.jsonl)')
+    p.add_argument('--labels-out', default=None,
+                   help='labelled catalog (default: CATALOG-STEM.REVIEWER.labels.ecsv)')
+    p.add_argument('--port', type=int, default=0,
+                   help='port on 127.0.0.1 (default: a free one)')
+    p.add_argument('--queue', default='priority',
+                   help='queue the page opens with: priority (default), uncertainty, '
+                        'class1 to class4, unclassified, position, random or catalog')
+    p.add_argument('--seed', type=int, default=0, help='seed of the random queue')
+    p.add_argument('--hdu', default=None,
+                   help='HDU (number or name) holding the image in every file')
+    p.add_argument('--no-browser', action='store_true',
+                   help='only print the address; do not open a browser')
+    p.set_defaults(func=cmd_review)
     p = sub.add_parser('classify-many', help='classify the galaxies of a list with Dask',
                        description='Classify every galaxy of a galaxy list (JSON or '
                                    'ECSV: bands, catalog and output per galaxy) in '

@@ -2,10 +2,9 @@
 """
 Human review of classified catalogs: the label journal (every label on
 disk at once, resumable, one file per reviewer), the labels written as
-catalog columns, and several reviewers merged with their agreement.
-
-The review web page that will write into these journals is to come;
-this is its storage layer, usable on its own.
+catalog columns, several reviewers merged with their agreement, and
+the review web page (`ReviewServer`, ``starcnet review``; needs Flask:
+``pip install starcnet[review]``) that writes into them.
 """
 
 from .journal import (CLASS_LABELS, JOURNAL_VERSION, LABELS, CatalogMismatchError,
@@ -13,8 +12,11 @@ from .journal import (CLASS_LABELS, JOURNAL_VERSION, LABELS, CatalogMismatchErro
                       read_journal)
 from .labels import LABEL_COLUMNS, labelled_catalog, write_labels
 from .merge import MergedReviews, cohen_kappa, merge_reviews
+from .queues import QUEUES, review_order
+from .server import ReviewServer, default_paths, serve_review
 
 __all__ = ['LABELS', 'CLASS_LABELS', 'JOURNAL_VERSION', 'LABEL_COLUMNS',
            'JournalError', 'CatalogMismatchError', 'TornLineWarning',
            'LabelJournal', 'read_journal', 'catalog_checksum', 'labelled_catalog',
-           'write_labels', 'merge_reviews', 'MergedReviews', 'cohen_kappa']
+           'write_labels', 'merge_reviews', 'MergedReviews', 'cohen_kappa',
+           'QUEUES', 'review_order', 'ReviewServer', 'serve_review', 'default_paths']
