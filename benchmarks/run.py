@@ -163,6 +163,8 @@ def child(args):
     spec = json.loads(args.child)
     if spec.get('mode') == 'network':
         return network_child(spec)
+    if spec.get('mode') == 'options':
+        return options_child(spec)
     # imports are not what is measured
     import astropy.io.fits
     import astropy.table  # noqa: F401
@@ -344,6 +346,124 @@ def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
     return rates
 
 
+#: The classifier's per-source options timed beside its plain run: name,
+#: ``n_samples`` of Monte Carlo dropout (0: none), whether the OOD score is
+#: computed.
+OPTIONS = (('plain', 0, False), ('ood_score', 0, True),
+           ('mc_dropout, n_samples=4', 4, False), ('mc_dropout, n_samples=16', 16, False))
+
+
+def options_child(spec):
+    """
+    Time the network part of the classifier with each option of `OPTIONS`
+    in this fresh process, interleaved; what ``StarClusterClassifier``
+    computes per batch: the plain pass (softmax and ``review_priority``
+    included), the energy OOD score of its logits, and the Monte Carlo
+    samples and their summary.
+    """
+    import torch
+
+    from starcnet import StarClusterClassifier
+    from starcnet.models import uncertainty as unc
+    from starcnet.models.inference import softmax
+    from starcnet.utils import large_cpu_buffers
+
+    cutouts = np.load(spec['cutouts'])
+    device = spec.get('device', 'cpu')
+    clf = StarClusterClassifier(spec['model'], device=device, batch_size=256)
+
+    def option(n_samples):
+        def run():
+            logits = clf.predict_logits(cutouts)
+            proba = softmax(logits)
+            if n_samples:
+                samples = clf.predictor.sample_proba(cutouts, n_samples=n_samples, seed=0)
+                proba = unc.uncertainty_summary(samples)['mean']
+            unc.review_priority(proba)
+        return run
+
+    with large_cpu_buffers():
+        functions = {name: option(n) for name, n, ood in OPTIONS if not ood}
+        # first-call costs not timed
+        logits = clf.predict_logits(cutouts)
+        clf.predictor.sample_proba(cutouts[:64], n_samples=2, seed=0)
+        times = interleaved(functions, spec['repeats'])
+    # the OOD score is the energy of the plain pass's logits, no pass of
+    # its own: timed alone (a difference of two runs would be noise) and
+    # added to each plain run
+    energy = []
+    for _ in range(50):
+        start = time.perf_counter()
+        unc.energy_score(logits)
+        energy.append(time.perf_counter() - start)
+    energy = statistics.median(energy)
+    for name, _, ood in OPTIONS:
+        if ood:
+            times[name] = [t + energy for t in times['plain']]
+    device_name = (torch.cuda.get_device_name(device) if device.startswith('cuda')
+                   else 'cpu')
+    print(json.dumps({'times': times, 'device': device_name, 'energy_seconds': energy,
+                      'threads': torch.get_num_threads()}))
+
+
+def bench_options(rows, cutouts, repeats, directory, model, device='cpu', table=None):
+    """
+    The cost of the classifier's options (Monte Carlo dropout, OOD score)
+    beside its plain run, measured in one fresh process, interleaved;
+    ratio = plain time / time.  With ``table``, also written there as a
+    reST table (``docs/uncertainty_cost.inc``).
+    """
+    data = os.path.join(directory, 'options_cutouts.npy')
+    np.save(data, cutouts)
+    result = run_child({'mode': 'options', 'model': model, 'cutouts': data,
+                        'repeats': repeats, 'device': device})
+    os.remove(data)
+    times = result['times']
+    n = len(cutouts)
+    label = os.path.basename(model).removesuffix('.safetensors')
+    lines = []
+    for name, n_samples, _ in OPTIONS:
+        seconds = statistics.median(times[name])
+        factor = ratio(times, name, base='plain')
+        passes = 1 + n_samples
+        note = ('the baseline of these rows: one pass, softmax, review_priority'
+                if name == 'plain' else f'costs {1 / factor:.2f}x plain')
+        if n_samples:
+            note += f' ({passes} network passes)'
+        if name == 'ood_score':
+            note += (f' (the energy score of the plain logits, no pass of its own: '
+                     f'{1e3 * result["energy_seconds"]:.2f} ms, timed alone)')
+        rows.append((f'options {label}, {n} cutouts: {name}', n / seconds, factor, note))
+        lines.append((name, n_samples, passes, seconds, 1 / factor))
+    if table:
+        write_options_table(table, lines, n, label,
+                            f'{result["device"]}, {result["threads"]} threads', repeats)
+
+
+def write_options_table(path, lines, n, label, device, repeats):
+    """The measured costs as the reST include of the uncertainty page."""
+    head = (f'{n} cutouts, ``{label}``, {device}', 'network passes', 'time (s)',
+            'cost vs plain')
+    body = []
+    for name, n_samples, passes, seconds, cost in lines:
+        option = ('plain (``uncertainty=None``)' if name == 'plain'
+                  else '``ood_score`` on' if name == 'ood_score'
+                  else f"``uncertainty='mc_dropout'``, ``n_samples={n_samples}``")
+        body.append((option, str(passes), f'{seconds:.2f}', f'{cost:.2f}'))
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
+    sep = '  '.join('=' * w for w in widths)
+    line = lambda r: '  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    text = (f'.. Generated by benchmarks/run.py (median of {repeats} interleaved rounds '
+            'in one process; cost = time / plain time); do not edit.\n\n'
+            + '\n'.join([sep, line(head), sep, *map(line, body), sep]) + '\n')
+    from starcnet.io._atomic import atomic_write
+
+    def write(tmp):
+        with open(tmp, 'w') as handle:
+            handle.write(text)
+    atomic_write(path, write, overwrite=True)
+
+
 def bench_limit(rows, width_rate, flops):
     """
     The float32 limit of this machine for the published-size network:
@@ -489,7 +609,12 @@ def main(argv=None):
     parser.add_argument('--tmpdir', help='where to write the FITS files')
     parser.add_argument('--skip', nargs='*', default=[],
                         choices=['cutouts', 'wide', 'compile', 'untuned', 'limit',
-                                 'bundled', 'e2e', 'flat'])
+                                 'bundled', 'options', 'e2e', 'flat'])
+    parser.add_argument('--options-cutouts', type=int,
+                        help='cutouts of the options rows (default 256, --quick 64)')
+    parser.add_argument('--options-table', metavar='PATH',
+                        help='also write the options rows as a reST table there '
+                             '(docs/uncertainty_cost.inc)')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -551,6 +676,10 @@ def main(argv=None):
                           else ('naive', 'float32', 'untuned', 'bfloat16'),
                           baseline_rate=wide and wide['naive'],
                           starcnet_rate=wide and wide.get('float32'), device=args.device)
+        if 'options' not in args.skip:
+            n_options = args.options_cutouts or (64 if args.quick else 256)
+            bench_options(rows, _take(cutouts, n_options), repeats, directory, bundled,
+                          device=args.device, table=args.options_table)
         del arrays, cutouts
         peak = None
         if 'e2e' not in args.skip:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 #: Columns added to the source table.
 OUTPUT_COLUMNS = ('cluster_class', 'cluster_class_name', 'prob_class1',
                   'prob_class2', 'prob_class3', 'prob_class4', 'prob_cluster',
-                  'starcnet_flags')
+                  'starcnet_flags', 'review_priority')
 
 #: Columns added with ``uncertainty='mc_dropout'``.
 UNCERTAINTY_COLUMNS = ('prob_std_class1', 'prob_std_class2', 'prob_std_class3',
@@ -326,8 +326,11 @@ class StarClusterClassifier:
             The input columns plus ``cluster_class`` (1-4, masked where
             not classified), ``cluster_class_name``, ``prob_class1`` ..
             ``prob_class4``, ``prob_cluster`` (classes 1+2),
-            ``starcnet_flags`` (`~starcnet.cutouts.CutoutFlag` bits) and,
-            when the image has a WCS, ``sky_centroid``.  ``meta['starcnet']``
+            ``starcnet_flags`` (`~starcnet.cutouts.CutoutFlag` bits),
+            ``review_priority`` (0-1, which sources to look at first:
+            `starcnet.models.uncertainty.review_priority` of the written
+            probabilities and flags) and, when the image has a WCS,
+            ``sky_centroid``.  ``meta['starcnet']``
             records the model, its sha256 and the software versions.
             Input columns named like an output column are kept renamed
             ``input_<name>``, with a `~starcnet.exceptions.StarcnetWarning`;
@@ -458,6 +461,16 @@ class StarClusterClassifier:
             ' NONFINITE_OUTPUT: the network output was not finite, not classified;'
             ' OUT_OF_DISTRIBUTION: ood_score above the model threshold, a warning:'
             ' the class is kept)')
+        # from the written probabilities and the final flags (OOD included);
+        # costs nothing, so it is always there
+        table['review_priority'] = MaskedColumn(
+            unc.review_priority(proba, flags).astype(np.float32), mask=unclassified,
+            meta={'ucd': 'meta.code.qual'},
+            description='which sources to look at first, 0 to 1 (higher first): '
+                        '1 - (1 - a) * prod(1 - w_f), a = (u + b) / 2, u = entropy of '
+                        'prob_class1..4 / log 4, b = 1 - |2 prob_cluster - 1|, w_f = '
+                        '0.5 for OUT_OF_DISTRIBUTION, 0.25 for each of MISSING_BAND, '
+                        'EDGE, NONFINITE, MASKED; unit-less')
         if sampled is not None:
             self._uncertainty_columns(table, summary, unclassified)
         if ood is not None:

@@ -151,7 +151,8 @@ def cmd_classify(args):
         log.info('DAOStarFinder found %d sources in %s', len(sources), args.detect_band)
     clf = StarClusterClassifier(args.model, device=args.device,
                                 batch_size=args.batch_size,
-                                uncertainty=args.uncertainty, n_samples=args.n_samples)
+                                uncertainty=args.uncertainty, n_samples=args.n_samples,
+                                seed=args.seed)
     catalog = clf(image, sources, progress_bar=_show_progress(args))
     write_catalog(catalog, args.output, format=args.format, overwrite=args.overwrite)
     log.info('wrote %s (%d sources)', args.output, len(catalog))
@@ -365,6 +366,7 @@ def cmd_classify_many(args):
     paths = classify_galaxies(
         galaxies, model=args.model, device=args.device,
         batch_size=args.batch_size, precision=args.precision,
+        uncertainty=args.uncertainty, n_samples=args.n_samples, seed=args.seed,
         overwrite=args.overwrite, scheduler=args.scheduler,
         n_workers=args.workers, threads_per_worker=args.threads_per_worker)
     for galaxy, path in zip(galaxies, paths):
@@ -401,12 +403,7 @@ def _parser():
     p.add_argument('--hdu', default=None,
                    help='HDU (number or name) holding the image in every file')
     _common(p)
-    p.add_argument('--uncertainty', choices=['mc_dropout'], default=None,
-                   help='per-source uncertainty: Monte Carlo dropout, N-SAMPLES '
-                        'network passes (adds prob_std_class1..4, entropy, '
-                        'mutual_information and class_quality columns)')
-    p.add_argument('--n-samples', type=int, default=16,
-                   help='Monte Carlo dropout passes per source (default 16)')
+    _uncertainty_options(p)
     p.add_argument('--output', '-o', required=True,
                    help='output catalog: VOTable for .vot/.xml, else ECSV')
     p.add_argument('--format', choices=['ecsv', 'votable'], default=None,
@@ -555,9 +552,21 @@ def _parser():
     p.add_argument('--precision', choices=['float32', 'bfloat16', 'float16'],
                    default='float32', help='network arithmetic (default float32)')
     _common(p)
+    _uncertainty_options(p)
     p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     p.set_defaults(func=cmd_classify_many)
     return parser
+
+
+def _uncertainty_options(p):
+    p.add_argument('--uncertainty', choices=['mc_dropout'], default=None,
+                   help='per-source uncertainty: Monte Carlo dropout, N-SAMPLES '
+                        'network passes (adds prob_std_class1..4, entropy, '
+                        'mutual_information and class_quality columns)')
+    p.add_argument('--n-samples', type=int, default=16,
+                   help='Monte Carlo dropout passes per source (default 16)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the Monte Carlo dropout masks (default 0)')
 
 
 def _catalog_format(p):

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import threading
+import uuid
 
 import numpy as np
 from astropy.table import QTable, Table, vstack
@@ -140,23 +141,43 @@ def _check_entry(entry, i, where, root=None):
             'output': None if output is None else _resolve(output, root)}
 
 
-def _classifier(model, device, batch_size, precision):
+def _classifier(model, device, batch_size, precision, uncertainty=None, n_samples=16,
+                seed=0):
     """
     A classifier of this worker process for a model and setting: built
     once, kept among the `CLASSIFIER_CACHE_SIZE` used last.
     """
     from .classifier import StarClusterClassifier
 
-    key = (None if model is None else os.fspath(model), device, batch_size, precision)
+    key = (None if model is None else os.fspath(model), device, batch_size, precision,
+           uncertainty, n_samples, seed)
     with _CACHE_LOCK:
         clf = _CLASSIFIERS.pop(key, None)
         if clf is None:
             clf = StarClusterClassifier(model, device=device, batch_size=batch_size,
-                                        precision=precision)
+                                        precision=precision, uncertainty=uncertainty,
+                                        n_samples=n_samples, seed=seed)
         _CLASSIFIERS[key] = clf
         while len(_CLASSIFIERS) > CLASSIFIER_CACHE_SIZE:
             _CLASSIFIERS.popitem(last=False)
     return clf
+
+
+def _check_uncertainty(uncertainty, n_samples, seed):
+    """The classifier's checks of its uncertainty options, on the client."""
+    from .classifier import UNCERTAINTY_METHODS
+
+    if uncertainty is not None and uncertainty not in UNCERTAINTY_METHODS:
+        msg = (f'uncertainty must be None or one of {UNCERTAINTY_METHODS}, '
+               f'got {uncertainty!r}')
+        raise ValueError(msg)
+    if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
+            or n_samples < 2):
+        msg = f'n_samples must be an integer >= 2, got {n_samples!r}'
+        raise ValueError(msg)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        msg = f'seed must be an integer, got {seed!r}'
+        raise TypeError(msg)
 
 
 @contextlib.contextmanager
@@ -197,8 +218,8 @@ def _worker_options(scheduler, processes, threads_per_worker, torch_threads,
 
 
 def classify_galaxy(galaxy, *, model=None, device='cpu', batch_size=None,
-                    precision='float32', overwrite=False, torch_threads=None,
-                    tune_malloc=False):
+                    precision='float32', uncertainty=None, n_samples=16, seed=0,
+                    overwrite=False, torch_threads=None, tune_malloc=False):
     """
     Classify one galaxy of a galaxy list (the task run on a worker).
 
@@ -207,7 +228,7 @@ def classify_galaxy(galaxy, *, model=None, device='cpu', batch_size=None,
     galaxy : dict
         ``{'name', 'bands', 'catalog', 'output'}`` as from
         `read_galaxy_list`.
-    model, device, batch_size, precision
+    model, device, batch_size, precision, uncertainty, n_samples, seed
         As for `~starcnet.StarClusterClassifier`.
     overwrite : bool, optional
         Replace an existing output file.
@@ -228,7 +249,8 @@ def classify_galaxy(galaxy, *, model=None, device='cpu', batch_size=None,
 
     galaxy = _check_entry(galaxy, 0, 'galaxy')
     with _in_worker(torch_threads, tune_malloc):
-        clf = _classifier(model, device, batch_size, precision)
+        clf = _classifier(model, device, batch_size, precision, uncertainty, n_samples,
+                          seed)
         image = MultiBandImage.read(galaxy['bands'])
         catalog = clf(image, read_sources(galaxy['catalog']))
     catalog.meta['starcnet']['galaxy'] = galaxy['name']
@@ -288,7 +310,8 @@ def dask_client(scheduler=None, *, n_workers=None, threads_per_worker=1,
 
 
 def classify_galaxies(galaxies, *, model=None, device='cpu', batch_size=None,
-                      precision='float32', overwrite=False, scheduler=None,
+                      precision='float32', uncertainty=None, n_samples=16, seed=0,
+                      overwrite=False, scheduler=None,
                       n_workers=None, threads_per_worker=1, processes=True,
                       torch_threads=None, tune_malloc=None):
     """
@@ -303,6 +326,13 @@ def classify_galaxies(galaxies, *, model=None, device='cpu', batch_size=None,
         As for `~starcnet.StarClusterClassifier`; the model is loaded
         once per worker.  ``device='cpu'`` by default: set ``'cuda'`` on
         GPU workers.
+    uncertainty, n_samples, seed : optional
+        Per-source uncertainty, as for `~starcnet.StarClusterClassifier`
+        (``uncertainty='mc_dropout'`` costs ``n_samples`` network passes
+        more per source).  Every galaxy is classified with the same
+        ``seed``: its catalog is the one a serial run with that seed
+        gives (on the same device and batch size).  Checked here, before
+        any task is sent.
     overwrite : bool, optional
         Replace existing output files.  Outputs that exist are checked
         before any work starts.
@@ -350,15 +380,21 @@ def classify_galaxies(galaxies, *, model=None, device='cpu', batch_size=None,
             raise FileExistsError(msg)
     if not galaxies:
         return []
+    _check_uncertainty(uncertainty, n_samples, seed)
     torch_threads, tune_malloc = _worker_options(
         scheduler, processes, threads_per_worker, torch_threads, tune_malloc)
     options = {'model': model, 'device': device, 'batch_size': batch_size,
-               'precision': precision, 'overwrite': overwrite,
+               'precision': precision, 'uncertainty': uncertainty,
+               'n_samples': int(n_samples), 'seed': int(seed), 'overwrite': overwrite,
                'torch_threads': torch_threads, 'tune_malloc': tune_malloc}
     with dask_client(scheduler, n_workers=n_workers,
                      threads_per_worker=threads_per_worker,
                      processes=processes) as client:
-        futures = [client.submit(classify_galaxy, g, key=f'starcnet-{g["name"]}',
+        # a key of this call's own: a task key already known to the
+        # scheduler (an earlier call for the same galaxy, other options,
+        # not yet forgotten) would return that call's result
+        call = uuid.uuid4().hex[:12]
+        futures = [client.submit(classify_galaxy, g, key=f'starcnet-{g["name"]}-{call}',
                                  pure=False, **options)
                    for g in galaxies]
         return client.gather(futures)

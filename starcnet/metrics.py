@@ -3,7 +3,8 @@
 Agreement between StarcNet classes and human (LEGUS) labels: accuracy,
 the paper's binary cluster / non-cluster accuracy, confusion matrices,
 per-class recall and precision, calibration of the probabilities
-(reliability curve, expected calibration error), and matching of a
+(reliability curve, expected calibration error), how well an
+uncertainty ranks the errors (error-retention curve), and matching of a
 classified catalog to a labelled one.
 
 Entries that are masked (not classified by StarcNet, not inspected by a
@@ -22,7 +23,7 @@ from .legus import CLASS_NAMES, CLUSTER_CLASSES, LEGUS_CLASSES
 __all__ = ['LEGUS_CLASSES', 'CLASS_NAMES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
            'confusion_table', 'accuracy', 'binary_accuracy',
            'classification_report', 'match_catalogs', 'reliability_curve',
-           'expected_calibration_error']
+           'expected_calibration_error', 'error_retention', 'errors_in_top']
 
 
 def _labels(values, name):
@@ -401,6 +402,144 @@ def expected_calibration_error(proba, true, *, n_bins=10, classes=LEGUS_CLASSES)
     0.0
     """
     return reliability_curve(proba, true, n_bins=n_bins, classes=classes).meta['ece']
+
+
+def _errors_and_scores(errors, uncertainty):
+    """
+    Boolean errors and float uncertainties of the sources that count,
+    and how many were left out (masked or non-finite).
+    """
+    err = np.ma.asarray(errors)
+    unc = np.ma.asarray(uncertainty)
+    if isinstance(uncertainty, u.Quantity):
+        unc = np.ma.asarray(uncertainty.value)
+    if err.ndim != 1 or unc.ndim != 1 or err.shape != unc.shape:
+        msg = ('errors and uncertainty must be 1-D and of one length (one value '
+               f'per source), got shapes {err.shape} and {unc.shape}')
+        raise ValueError(msg)
+    err_data = np.asarray(np.ma.getdata(err))
+    if err_data.dtype.kind not in 'biuf':
+        msg = f'errors must be booleans (True: misclassified), got dtype {err_data.dtype}'
+        raise ValueError(msg)
+    unc_data = np.asarray(np.ma.getdata(unc))
+    if unc_data.dtype.kind not in 'biuf':
+        msg = f'uncertainty must be numbers, got dtype {unc_data.dtype}'
+        raise ValueError(msg)
+    err_float = err_data.astype(np.float64)
+    unc_data = unc_data.astype(np.float64)
+    keep = ~(np.ma.getmaskarray(err) | np.ma.getmaskarray(unc)
+             | ~np.isfinite(err_float) | ~np.isfinite(unc_data))
+    bad = ~np.isin(err_float[keep], (0.0, 1.0))
+    if bad.any():
+        msg = ('errors must be booleans or 0/1 (1: misclassified), got values '
+               f'{sorted(set(err_float[keep][bad].tolist()))[:5]}')
+        raise ValueError(msg)
+    return (err_float[keep] == 1.0, unc_data[keep], int(keep.size - keep.sum()))
+
+
+def error_retention(errors, uncertainty):
+    """
+    The error-retention curve: the fraction of all errors found among
+    the most uncertain sources, against the fraction of sources looked at.
+
+    Sources are taken in order of decreasing ``uncertainty``; a group of
+    sources with equal uncertainty is taken as a whole, in an order that
+    is unknown, so the curve runs straight across it (the expected number
+    of errors found when ties are broken at random).  A measure that
+    ranks errors first rises above the diagonal of a random order; the
+    best possible ranking (all errors first) is the ``oracle`` column.
+
+    Parameters
+    ----------
+    errors : array-like of bool
+        One per source: whether its class is wrong (e.g. ``pred != true``,
+        or for the cluster / non-cluster split ``(pred <= 2) != (true <= 2)``).
+    uncertainty : array-like of float
+        One per source; higher means less sure (e.g. ``1 - max(proba)``,
+        the ``entropy`` column, ``1 - class_quality``, ``review_priority``).
+        Sources where either is masked or not finite are left out.
+
+    Returns
+    -------
+    curve : `~astropy.table.Table`
+        ``N + 1`` rows for ``N`` sources used: ``fraction`` (``k / N``,
+        sources looked at), ``errors_found`` (fraction of all errors
+        among the ``k`` most uncertain), ``random`` (``k / N``) and
+        ``oracle`` (``min(k, E) / E`` for ``E`` errors).  ``meta``:
+        ``n_used``, ``n_excluded``, ``n_errors`` and ``auc``, the mean of
+        ``errors_found`` over the rows (0.5 for a random order; NaN
+        without errors, when the curve is NaN too).
+
+    Examples
+    --------
+    >>> from starcnet.metrics import error_retention
+    >>> curve = error_retention([True, False, True, False], [0.9, 0.1, 0.5, 0.2])
+    >>> curve['errors_found'].tolist()
+    [0.0, 0.5, 1.0, 1.0, 1.0]
+    """
+    err, unc, n_excluded = _errors_and_scores(errors, uncertainty)
+    n = err.size
+    n_errors = int(np.count_nonzero(err))
+    order = np.argsort(-unc, kind='stable')
+    unc_sorted, err_sorted = unc[order], err[order]
+    found = np.zeros(n + 1)
+    found[1:] = np.cumsum(err_sorted)
+    if n:
+        # positions where a group of equal uncertainty ends; within a group
+        # the count of errors found grows linearly (ties broken at random)
+        ends = np.flatnonzero(np.r_[unc_sorted[1:] != unc_sorted[:-1], True]) + 1
+        starts = np.r_[0, ends[:-1]]
+        group = np.repeat(np.arange(ends.size), ends - starts)
+        k = np.arange(1, n + 1)
+        s, e = starts[group], ends[group]
+        found[1:] = found[s] + (found[e] - found[s]) * (k - s) / (e - s)
+    fraction = np.arange(n + 1) / n if n else np.zeros(1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        found_fraction = found / n_errors if n_errors else np.full(n + 1, np.nan)
+        oracle = (np.minimum(np.arange(n + 1), n_errors) / n_errors if n_errors
+                  else np.full(n + 1, np.nan))
+    curve = Table({'fraction': fraction, 'errors_found': found_fraction,
+                   'random': fraction.copy(), 'oracle': oracle})
+    curve.meta['n_used'] = int(n)
+    curve.meta['n_excluded'] = n_excluded
+    curve.meta['n_errors'] = n_errors
+    curve.meta['auc'] = (float(np.mean(found_fraction)) if n_errors and n
+                         else float('nan'))
+    return curve
+
+
+def errors_in_top(errors, uncertainty, fraction=0.2):
+    """
+    The fraction of all errors among the ``fraction`` most uncertain
+    sources: the `error_retention` curve read at ``fraction`` (linear
+    between its points, the expected value when a source is cut in two).
+
+    Parameters
+    ----------
+    errors, uncertainty : array-like
+        As for `error_retention`.
+    fraction : float, optional
+        Of the sources used, in [0, 1].
+
+    Returns
+    -------
+    found : float
+        In [0, 1]; NaN when there is no error.
+
+    Examples
+    --------
+    >>> from starcnet.metrics import errors_in_top
+    >>> errors_in_top([True, False, True, False], [0.9, 0.1, 0.5, 0.2], 0.25)
+    0.5
+    """
+    if (isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number))
+            or not 0 <= fraction <= 1):
+        msg = f'fraction must be a number in [0, 1], got {fraction!r}'
+        raise ValueError(msg)
+    curve = error_retention(errors, uncertainty)
+    if not curve.meta['n_used']:
+        return float('nan')
+    return float(np.interp(fraction, curve['fraction'], curve['errors_found']))
 
 
 def _id_columns(id_column):

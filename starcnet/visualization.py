@@ -2,7 +2,8 @@
 """
 Figures to check a classification by eye: a colour image with the
 candidates marked by class, galleries of cutouts per class, probability
-histograms and a confusion matrix against human labels.
+histograms, and against human labels a confusion matrix, a reliability
+diagram and an error-retention curve.
 
 matplotlib is an optional dependency (``pip install matplotlib``); it is
 imported only when a function here is called.
@@ -14,11 +15,12 @@ import numpy as np
 
 from .cutouts import CUTOUT_SIZE, image_cutouts, table_positions
 from .images import BAND_EQUIVALENTS, MultiBandImage
-from .metrics import CLASS_NAMES, LEGUS_CLASSES, confusion_matrix
+from .metrics import CLASS_NAMES, LEGUS_CLASSES, confusion_matrix, reliability_curve
 from .io.ds9 import CLASS_COLORS
 
 __all__ = ['RGB_BANDS', 'plot_rgb', 'plot_cutout_gallery',
-           'plot_probability_histograms', 'plot_confusion_matrix']
+           'plot_probability_histograms', 'plot_confusion_matrix',
+           'plot_reliability_diagram', 'plot_error_retention']
 
 #: Default bands shown as red, green and blue.
 RGB_BANDS = ('F814W', 'F555W', 'F336W')
@@ -581,4 +583,171 @@ def plot_confusion_matrix(true=None, pred=None, *, matrix=None, class_names=None
         else:
             title = 'no sources with both a true and a predicted class'
     ax.set_title(title, fontsize='medium')
+    return ax
+
+
+def plot_reliability_diagram(proba=None, true=None, *, curve=None, n_bins=10, ax=None,
+                             counts=True, title=None):
+    """
+    A reliability diagram: accuracy against the top-class probability.
+
+    Bars give the accuracy of the sources in each bin of the top-class
+    probability, points the accuracy at the bin's mean probability; a
+    calibrated model lies on the diagonal.  The title gives the
+    expected calibration error (ECE) and the accuracy.
+
+    Parameters
+    ----------
+    proba, true : array-like, optional
+        ``(N, 4)`` class probabilities and the ``N`` true classes, as for
+        `starcnet.metrics.reliability_curve`.
+    curve : `~astropy.table.Table`, optional
+        A `~starcnet.metrics.reliability_curve` instead of ``proba`` and
+        ``true``.
+    n_bins : int, optional
+        Bins of the top-class probability (with ``proba``).
+    ax : `~matplotlib.axes.Axes`, optional
+        Where to draw the accuracy; default a new figure.
+    counts : bool, optional
+        On a new figure, a lower panel with the number of sources per
+        bin (ignored with ``ax``).
+    title : str, optional
+        Axes title, above the ECE and accuracy; say what the model was
+        trained on and tested on.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        The accuracy axes.
+    """
+    plt = _pyplot()
+
+    if curve is None:
+        if proba is None or true is None:
+            msg = 'give proba and true, or a reliability curve with curve='
+            raise ValueError(msg)
+        curve = reliability_curve(proba, true, n_bins=n_bins)
+    elif proba is not None or true is not None:
+        msg = 'give either proba and true, or curve=, not both'
+        raise ValueError(msg)
+    missing = {'lower', 'upper', 'count', 'confidence', 'accuracy'} - set(curve.colnames)
+    if missing:
+        msg = (f'curve must be a starcnet.metrics.reliability_curve table; it lacks '
+               f'{sorted(missing)}')
+        raise ValueError(msg)
+    lower, upper = np.asarray(curve['lower'], float), np.asarray(curve['upper'], float)
+    count = np.asarray(curve['count'])
+    centres, widths = (lower + upper) / 2, 0.9 * (upper - lower)
+    ok = count > 0
+    count_ax = None
+    if ax is None:
+        if counts:
+            fig, (ax, count_ax) = plt.subplots(
+                2, 1, figsize=(4.6, 5.6), sharex=True, layout='constrained',
+                gridspec_kw={'height_ratios': [3, 1]})
+        else:
+            fig, ax = plt.subplots(figsize=(4.6, 4.4), layout='constrained')
+    acc = np.asarray(curve['accuracy'], float)
+    conf = np.asarray(curve['confidence'], float)
+    ax.plot([0, 1], [0, 1], color='0.6', ls='--', lw=1, label='calibrated')
+    ax.bar(centres[ok], acc[ok], width=widths[ok], color='#4477aa', alpha=0.8,
+           label='accuracy in bin')
+    ax.plot(conf[ok], acc[ok], 'o-', color='#cc3311', ms=4,
+            label='accuracy at the mean probability')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel('accuracy')
+    ax.legend(loc='upper left', fontsize='small', frameon=False)
+    n = int(count.sum())
+    if n:
+        accuracy = float(np.sum(acc[ok] * count[ok]) / n)
+        summary = (f'ECE {curve.meta.get("ece", float("nan")):.3f}, accuracy '
+                   f'{100 * accuracy:.1f}% ({n} sources)')
+    else:
+        summary = 'no sources'
+    if title is not None:
+        summary = f'{textwrap.fill(str(title), 48)}\n{summary}'
+    ax.set_title(summary, fontsize='medium')
+    if count_ax is not None:
+        count_ax.bar(centres, count, width=widths, color='0.5')
+        count_ax.set_xlabel('top-class probability')
+        count_ax.set_ylabel('sources')
+    else:
+        ax.set_xlabel('top-class probability')
+    return ax
+
+
+def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True):
+    """
+    Error-retention curves: the fraction of all errors found among the
+    most uncertain sources against the fraction of sources looked at.
+
+    Each curve is drawn with its fraction of errors at ``at`` in the
+    legend; the diagonal is a random order and the dotted line the best
+    possible order (all errors first; one per distinct number of
+    sources and errors among the curves).
+
+    Parameters
+    ----------
+    curves : `~astropy.table.Table` or dict
+        A `starcnet.metrics.error_retention` curve, or ``{label: curve}``.
+    ax : `~matplotlib.axes.Axes`, optional
+        Where to draw; default a new figure.
+    at : float or None, optional
+        Fraction of sources marked with a vertical line and read off
+        each curve in the legend (None: neither).
+    title : str, optional
+        Axes title; say what the model was trained on and tested on.
+    oracle : bool, optional
+        Draw the best possible curve.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+    """
+    plt = _pyplot()
+
+    if not isinstance(curves, dict):
+        curves = {'uncertainty': curves}
+    if not curves:
+        msg = 'curves is empty: give at least one error_retention curve'
+        raise ValueError(msg)
+    for label, curve in curves.items():
+        names = getattr(curve, 'colnames', ())
+        if not {'fraction', 'errors_found', 'oracle'} <= set(names):
+            msg = (f'curve {label!r} is not a starcnet.metrics.error_retention table '
+                   f'(columns fraction, errors_found, oracle)')
+            raise ValueError(msg)
+    if at is not None and not 0 <= at <= 1:
+        msg = f'at must be in [0, 1] or None, got {at!r}'
+        raise ValueError(msg)
+    if ax is None:
+        fig = plt.figure(figsize=(5.6, 5.0), layout='constrained')
+        ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color='0.55', ls='--', lw=1, label='random order')
+    if oracle:
+        drawn = set()
+        for curve in curves.values():
+            key = (curve.meta.get('n_used'), curve.meta.get('n_errors'))
+            if key in drawn:
+                continue
+            ax.plot(curve['fraction'], curve['oracle'], color='0.2', ls=':', lw=1.2,
+                    label=None if drawn else 'best possible order')
+            drawn.add(key)
+    for label, curve in curves.items():
+        text = str(label)
+        if at is not None and len(curve) > 1:
+            found = float(np.interp(at, curve['fraction'], curve['errors_found']))
+            text = f'{text}: {100 * found:.0f}%'
+        ax.plot(curve['fraction'], curve['errors_found'], lw=1.6, label=text)
+    if at is not None:
+        ax.axvline(at, color='0.75', lw=0.8, zorder=0)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel('fraction of sources looked at (most uncertain first)')
+    ax.set_ylabel('fraction of all errors found')
+    ax.legend(loc='lower right', fontsize='small', frameon=False,
+              title=None if at is None else f'errors in the top {100 * at:.0f}%')
+    if title is not None:
+        ax.set_title(title, fontsize='medium')
     return ax

@@ -39,6 +39,11 @@ score is above the threshold stored with the model (`fit_ood_threshold`).
 A source whose samples are not all finite (NaN rows of a network output
 that was not finite) gets NaN in every quantity.
 
+`review_priority` ranks sources for a person to look at: a number in
+[0, 1] from the class probabilities (how ambiguous the class is, how
+near the cluster / non-cluster boundary) and the source's flags (out of
+distribution, repaired or missing inputs); see its formula.
+
 References
 ----------
 Liu, W., Wang, X., Owens, J. D. & Li, Y. 2020, "Energy-based
@@ -50,7 +55,7 @@ import numpy as np
 __all__ = ['mean_proba', 'proba_std', 'entropy', 'predictive_entropy',
            'expected_entropy', 'mutual_information', 'class_quality',
            'uncertainty_summary', 'energy_score', 'fit_ood_threshold',
-           'ood_flags']
+           'ood_flags', 'review_priority', 'REVIEW_FLAG_WEIGHTS']
 
 
 def _samples(samples):
@@ -368,3 +373,104 @@ def ood_flags(scores, ood):
     """
     with np.errstate(invalid='ignore'):
         return np.asarray(scores, dtype=np.float64) > float(ood['threshold'])
+
+
+def _review_flag_weights():
+    from ..cutouts import CutoutFlag
+
+    return {CutoutFlag.OUT_OF_DISTRIBUTION: 0.5,
+            CutoutFlag.MISSING_BAND: 0.25, CutoutFlag.EDGE: 0.25,
+            CutoutFlag.NONFINITE: 0.25, CutoutFlag.MASKED: 0.25}
+
+
+#: The weight :math:`w_f` of each `~starcnet.CutoutFlag` in `review_priority`
+#: (flags not listed weigh 0): a convention, not a measured figure.
+REVIEW_FLAG_WEIGHTS = _review_flag_weights()
+
+
+def review_priority(proba, flags=None, *, cluster_classes=(0, 1)):
+    r"""
+    How much a source calls for a look by eye: a number in [0, 1],
+    higher first.
+
+    With :math:`p_c` the ``C`` class probabilities of a source (the
+    classifier's ``prob_class1..4``: with Monte Carlo dropout the sample
+    means, whose entropy includes the samples' disagreement) and
+    :math:`p_\mathrm{cl} = p_1 + p_2` the cluster probability:
+
+    .. math::
+
+       u &= H(p) / \log C = -\textstyle\sum_c p_c \log p_c / \log C
+            \quad\text{(ambiguity of the class, 0 to 1)}, \\
+       b &= 1 - |2 p_\mathrm{cl} - 1|
+            \quad\text{(nearness to the cluster / non-cluster boundary, 0 to 1)}, \\
+       a &= (u + b) / 2, \\
+       \mathrm{review\_priority} &= 1 - (1 - a) \textstyle\prod_{f \in \mathrm{flags}}
+            (1 - w_f),
+
+    with the flag weights :math:`w_f` of `REVIEW_FLAG_WEIGHTS`:
+    0.5 for ``OUT_OF_DISTRIBUTION``, 0.25 for each of ``MISSING_BAND``,
+    ``EDGE``, ``NONFINITE`` and ``MASKED`` (a class from a repaired or
+    incomplete cutout), 0 for the others.  Read it as the chance that at
+    least one reason calls for a look: without flags it is :math:`a`; a
+    source flagged out of distribution is at least 0.5, however sure the
+    network is (its confidence is what cannot be trusted there).
+
+    A source with :math:`p = (0.49, 0, 0, 0.51)` (half cluster, half not)
+    has :math:`a = 0.74`; one with :math:`p = (0.97, 0.01, 0.01, 0.01)`
+    has :math:`a = 0.08` (:math:`u = 0.12`, :math:`b = 0.04`).
+
+    Parameters
+    ----------
+    proba : array-like
+        ``(N, C)`` class probabilities (rows sum to 1).
+    flags : array-like of int, optional
+        ``(N,)`` `~starcnet.CutoutFlag` bits (the ``starcnet_flags``
+        column); default none set.
+    cluster_classes : sequence of int, optional
+        The columns of ``proba`` that are clusters (0-based; default the
+        LEGUS classes 1 and 2).
+
+    Returns
+    -------
+    priority : `~numpy.ndarray`
+        float64 ``(N,)`` in [0, 1]; NaN where a row of ``proba`` is not
+        finite.
+
+    Examples
+    --------
+    >>> from starcnet.models.uncertainty import review_priority
+    >>> review_priority([[0.49, 0, 0, 0.51], [0.97, 0.01, 0.01, 0.01]]).round(3)
+    array([0.74, 0.08])
+    >>> from starcnet import CutoutFlag
+    >>> review_priority([[0.97, 0.01, 0.01, 0.01]],
+    ...                 [CutoutFlag.OUT_OF_DISTRIBUTION]).round(3)
+    array([0.54])
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] < 2:
+        msg = ('proba must have shape (N, C): the probabilities of N sources over '
+               f'C >= 2 classes, got {proba.shape}')
+        raise ValueError(msg)
+    n, n_classes = proba.shape
+    columns = np.asarray(cluster_classes, dtype=np.int64).reshape(-1)
+    if (not columns.size or columns.min() < 0 or columns.max() >= n_classes
+            or np.unique(columns).size != columns.size):
+        msg = (f'cluster_classes must be distinct columns of proba (0 to {n_classes - 1}), '
+               f'got {list(cluster_classes)!r}')
+        raise ValueError(msg)
+    finite = np.isfinite(proba).all(axis=1)
+    clean = np.where(finite[:, None], np.clip(proba, 0.0, 1.0), 1.0 / n_classes)
+    u = np.clip(entropy(clean) / np.log(n_classes), 0.0, 1.0)
+    b = np.clip(1.0 - np.abs(2.0 * clean[:, columns].sum(axis=1) - 1.0), 0.0, 1.0)
+    keep = 1.0 - (u + b) / 2.0
+    if flags is not None:
+        flags = np.asarray(flags)
+        if flags.shape != (n,) or flags.dtype.kind not in 'iu':
+            msg = (f'flags must be {n} integer CutoutFlag values (the starcnet_flags '
+                   f'column), got shape {flags.shape} and dtype {flags.dtype}')
+            raise ValueError(msg)
+        flags = flags.astype(np.int64)
+        for flag, weight in REVIEW_FLAG_WEIGHTS.items():
+            keep = np.where(flags & int(flag), keep * (1.0 - weight), keep)
+    return _nan_rows(1.0 - keep, finite)

@@ -157,4 +157,65 @@ def test_classifier_cache_is_bounded(tiny_model_path, monkeypatch):
     assert len(distributed._CLASSIFIERS) == distributed.CLASSIFIER_CACHE_SIZE
     # the least recently used one went first
     assert distributed._classifier(tiny_model_path, 'cpu', 8, 'float32') is not first
-    assert (str(tiny_model_path), 'cpu', 9, 'float32') not in distributed._CLASSIFIERS
+    assert (str(tiny_model_path), 'cpu', 9, 'float32', None, 16, 0) \
+        not in distributed._CLASSIFIERS
+    assert (str(tiny_model_path), 'cpu', 10, 'float32', None, 16, 0) in distributed._CLASSIFIERS
+    # uncertainty settings are part of the key
+    mc = distributed._classifier(tiny_model_path, 'cpu', 8, 'float32', 'mc_dropout', 3, 1)
+    assert (mc.uncertainty, mc.n_samples, mc.seed) == ('mc_dropout', 3, 1)
+    assert distributed._classifier(tiny_model_path, 'cpu', 8, 'float32', 'mc_dropout',
+                                   3, 2).seed == 2
+
+
+def _uncertainty_equal(a, b):
+    from starcnet.classifier import UNCERTAINTY_COLUMNS
+
+    for name in (*UNCERTAINTY_COLUMNS, 'review_priority'):
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_galaxies_with_uncertainty(tmp_path, tiny_model_path, client):
+    galaxies = {name: _galaxy(tmp_path / name, seed)
+                for seed, name in enumerate(['ngc0001', 'ngc0002'])}
+    entries = [{'name': name, 'catalog': str(tmp_path / name / 'candidates.ecsv'),
+                'bands': g[2], 'output': None} for name, g in galaxies.items()]
+    results = classify_galaxies(entries, model=tiny_model_path, scheduler=client,
+                                uncertainty='mc_dropout', n_samples=3, seed=5)
+    serial = StarClusterClassifier(tiny_model_path, device='cpu', uncertainty='mc_dropout',
+                                   n_samples=3, seed=5)
+    for (bands, sources, _), got in zip(galaxies.values(), results):
+        expected = serial(bands, sources)
+        _same(got, expected)
+        _uncertainty_equal(got, expected)
+        assert got.meta['starcnet']['uncertainty'] == {'method': 'mc_dropout',
+                                                       'n_samples': 3, 'seed': 5}
+    other = classify_galaxies(entries, model=tiny_model_path, scheduler=client,
+                              uncertainty='mc_dropout', n_samples=3, seed=6)
+    assert not np.array_equal(other[0]['mutual_information'], results[0]['mutual_information'])
+    plain = classify_galaxies(entries[:1], model=tiny_model_path, scheduler=client)[0]
+    assert 'mutual_information' not in plain.colnames
+    # bad options fail on the client, before any task
+    for kwargs, error in (({'uncertainty': 'ensemble'}, ValueError),
+                          ({'uncertainty': 'mc_dropout', 'n_samples': 1}, ValueError),
+                          ({'uncertainty': 'mc_dropout', 'seed': 1.5}, TypeError)):
+        with pytest.raises(error, match='uncertainty|n_samples|seed'):
+            classify_galaxies(entries, model=tiny_model_path, scheduler='tcp://nowhere:1',
+                              **kwargs)
+
+
+def test_cli_classify_many_with_uncertainty(tmp_path, tiny_model_path, client, capsys):
+    from starcnet.cli import main
+
+    bands, sources, paths = _galaxy(tmp_path / 'ngc0001', 3)
+    (tmp_path / 'galaxies.json').write_text(json.dumps([
+        {'name': 'ngc0001', 'catalog': 'ngc0001/candidates.ecsv', 'bands': paths}]))
+    assert main(['classify-many', str(tmp_path / 'galaxies.json'), '-o', str(tmp_path / 'out'),
+                 '--model', str(tiny_model_path), '--scheduler', client.scheduler.address,
+                 '--uncertainty', 'mc_dropout', '--n-samples', '4', '--seed', '9']) == 0
+    assert '1 galaxies classified' in capsys.readouterr().out
+    got = read_catalog(tmp_path / 'out' / 'ngc0001_starcnet.ecsv')
+    expected = StarClusterClassifier(tiny_model_path, device='cpu', uncertainty='mc_dropout',
+                                     n_samples=4, seed=9)(bands, sources)
+    _same(got, expected)
+    _uncertainty_equal(got, expected)
+    assert got.meta['starcnet']['uncertainty']['seed'] == 9

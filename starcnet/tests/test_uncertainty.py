@@ -259,3 +259,61 @@ def test_mc_dropout_not_constant_nor_random(bundled):
     # not constant
     assert np.ptp(summary['mutual_information']) > 0
     assert summary['class_quality'].min() < 1 <= summary['class_quality'].max()
+
+
+# --- review_priority column ------------------------------------------------------
+
+def _probs(cat):
+    return np.column_stack([cat[f'prob_class{k}'].filled(np.nan) for k in range(1, 5)])
+
+
+@pytest.mark.parametrize('uncertainty', [None, 'mc_dropout'])
+def test_review_priority_column(tiny_model_path, scene_with_outside, uncertainty):
+    bands, sources = scene_with_outside
+    clf = StarClusterClassifier(tiny_model_path, device='cpu', uncertainty=uncertainty,
+                                n_samples=4)
+    cat = clf(bands, sources)
+    column = cat['review_priority']
+    assert column.dtype == np.float32 and column.unit is None
+    assert 'OUT_OF_DISTRIBUTION' in column.info.description
+    assert column.mask[-1] and not column.mask[:-1].any()     # as the class columns
+    good = ~column.mask
+    flags = np.asarray(cat['starcnet_flags'])
+    # of the written probabilities (the MC means with uncertainty on) and flags
+    np.testing.assert_allclose(column[good],
+                               unc.review_priority(_probs(cat)[good], flags[good]),
+                               rtol=1e-5, atol=1e-6)
+    assert np.all((column[good] >= 0) & (column[good] <= 1))
+
+
+def test_review_priority_column_with_ood_flag(tmp_path, scene_with_outside):
+    from starcnet.cutouts import extract_cutouts
+
+    bands, sources = scene_with_outside
+    plain = StarClusterClassifier(_save_tiny(tmp_path / 'plain.safetensors'))
+    cutouts, _ = extract_cutouts([bands[b] for b in STARCNET_BANDS], sources['x'][:-1],
+                                 sources['y'][:-1])
+    ood = unc.fit_ood_threshold(plain, cutouts, quantile=0.5, fitted_on='the scene')
+    cat = StarClusterClassifier(_save_tiny(tmp_path / 'ood.safetensors', ood=ood))(
+        bands, sources)
+    flags = np.asarray(cat['starcnet_flags'])[:-1]
+    flagged = (flags & CutoutFlag.OUT_OF_DISTRIBUTION) != 0
+    assert 0 < flagged.sum() < flagged.size
+    priority = np.asarray(cat['review_priority'][:-1])
+    unflagged = unc.review_priority(_probs(cat)[:-1], flags & ~CutoutFlag.OUT_OF_DISTRIBUTION)
+    np.testing.assert_allclose(priority[~flagged], unflagged[~flagged], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(priority[flagged], 1 - (1 - unflagged[flagged]) * 0.5,
+                               rtol=1e-5, atol=1e-6)
+    assert np.all(priority[flagged] >= 0.5)
+
+
+def test_input_review_priority_renamed(tiny_model_path, scene):
+    from starcnet.exceptions import StarcnetWarning
+
+    bands, sources = scene
+    sources = QTable(sources)
+    sources['review_priority'] = 1.0
+    with pytest.warns(StarcnetWarning, match="'review_priority' -> 'input_review_priority'"):
+        cat = StarClusterClassifier(tiny_model_path, device='cpu')(bands, sources)
+    assert np.all(cat['input_review_priority'] == 1.0)
+    assert not np.all(cat['review_priority'] == 1.0)

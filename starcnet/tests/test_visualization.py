@@ -325,3 +325,60 @@ def test_cli_plot_errors(classified_files, tmp_path, capsys):
     sources = tmp_path / 'sources.ecsv'
     assert main(['plot', *args, '--catalog', str(sources), '-o', str(tmp_path)]) == 1
     assert 'no cluster_class column' in capsys.readouterr().err
+
+
+def test_reliability_diagram(tmp_path):
+    from starcnet.metrics import reliability_curve
+
+    proba = [[0.9, 0.1, 0, 0], [0.6, 0.4, 0, 0], [0.95, 0.05, 0, 0], [0.3, 0.3, 0.2, 0.2]]
+    true = [1, 2, 1, 3]
+    ax = viz.plot_reliability_diagram(proba, true, n_bins=5, title='tiny, tested on hand')
+    curve = reliability_curve(proba, true, n_bins=5)
+    bars = ax.patches
+    heights = [b.get_height() for b in bars]
+    # bins with sources only: (0.2, 0.4] 0 right, (0.4, 0.6] 0 right, (0.8, 1] 2 right
+    np.testing.assert_allclose(heights, [0, 0, 1])
+    line = [ln for ln in ax.lines if ln.get_label().startswith('accuracy at')][0]
+    np.testing.assert_allclose(line.get_xdata(), [0.3, 0.6, 0.925])
+    assert ax.get_title() == (f'tiny, tested on hand\nECE {curve.meta["ece"]:.3f}, '
+                              'accuracy 50.0% (4 sources)')
+    count_ax = [a for a in ax.figure.axes if a is not ax][0]
+    assert [b.get_height() for b in count_ax.patches] == [0, 1, 1, 0, 2]
+    ax.figure.savefig(tmp_path / 'reliability.png')
+    # from a curve, on given axes
+    fig, own = plt.subplots()
+    assert viz.plot_reliability_diagram(curve=curve, ax=own) is own
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match='not both'):
+        viz.plot_reliability_diagram(proba, true, curve=curve)
+    with pytest.raises(ValueError, match='give proba and true'):
+        viz.plot_reliability_diagram(proba)
+    with pytest.raises(ValueError, match='lacks'):
+        viz.plot_reliability_diagram(curve=curve['lower', 'upper'])
+
+
+def test_error_retention_plot(tmp_path):
+    from starcnet.metrics import error_retention
+
+    errors = np.array([True, False, True, False, False])
+    good = error_retention(errors, [0.9, 0.1, 0.8, 0.2, 0.3])
+    bad = error_retention(errors, [0.1, 0.9, 0.2, 0.8, 0.7])
+    ax = viz.plot_error_retention({'good': good, 'bad': bad}, at=0.2,
+                                  title='tiny, tested on hand')
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    assert set(lines) >= {'random order', 'best possible order', 'good: 50%', 'bad: 0%'}
+    np.testing.assert_allclose(lines['good: 50%'].get_ydata(), good['errors_found'])
+    np.testing.assert_allclose(lines['best possible order'].get_ydata(), good['oracle'])
+    # one oracle line for curves of the same sources and errors
+    assert sum(ln.get_linestyle() == ':' for ln in ax.lines) == 1
+    assert ax.get_title() == 'tiny, tested on hand'
+    ax.figure.savefig(tmp_path / 'retention.png')
+    # a single curve, no marker, no oracle
+    ax = viz.plot_error_retention(good, at=None, oracle=False)
+    assert [ln.get_label() for ln in ax.lines] == ['random order', 'uncertainty']
+    with pytest.raises(ValueError, match='not a starcnet.metrics.error_retention'):
+        viz.plot_error_retention({'x': good['fraction', 'random']})
+    with pytest.raises(ValueError, match='empty'):
+        viz.plot_error_retention({})
+    with pytest.raises(ValueError, match='at must be'):
+        viz.plot_error_retention(good, at=2)

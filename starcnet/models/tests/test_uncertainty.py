@@ -319,3 +319,76 @@ def test_fit_ood_threshold(cutouts):
     # a classifier-like object (with .predictor) works too
     holder = dataclasses.make_dataclass('H', ['predictor'])(predictor)
     assert unc.fit_ood_threshold(holder, cutouts, quantile=0.5, fitted_on='noise') == ood
+
+
+# --- review_priority -----------------------------------------------------------
+
+def test_review_priority_formula_by_hand():
+    from starcnet import CutoutFlag
+    proba = [[0.25, 0.25, 0.25, 0.25],       # u = 1, b = 1
+             [1.0, 0.0, 0.0, 0.0],           # u = 0, b = 0
+             [0.0, 0.0, 0.0, 1.0],           # u = 0, b = 0
+             [0.5, 0.5, 0.0, 0.0],           # u = 1/2, b = 0
+             [0.5, 0.0, 0.5, 0.0]]           # u = 1/2, b = 1
+    np.testing.assert_allclose(unc.review_priority(proba), [1, 0, 0, 0.25, 0.75],
+                               atol=1e-12)
+    flags = [0, CutoutFlag.OUT_OF_DISTRIBUTION, CutoutFlag.MISSING_BAND,
+             CutoutFlag.OUT_OF_DISTRIBUTION | CutoutFlag.EDGE,
+             CutoutFlag.UNCLASSIFIED]          # weight 0
+    np.testing.assert_allclose(unc.review_priority(proba, flags),
+                               [1, 0.5, 0.25, 1 - 0.75 * 0.5 * 0.75, 0.75], atol=1e-12)
+
+
+def test_review_priority_ranks_the_boundary_first():
+    p = unc.review_priority([[0.49, 0, 0, 0.51], [0.97, 0.01, 0.01, 0.01]])
+    assert p[0] > p[1]
+    assert p[0] == pytest.approx((math.log(2) / math.log(4)
+                                  - (0.49 * math.log(0.49 / 0.5) + 0.51 * math.log(0.51 / 0.5))
+                                  / math.log(4) + 0.98) / 2)
+
+
+def test_review_priority_orders_sources_by_doubt():
+    """Neither constant nor random: it falls as a source gets surer."""
+    rng = np.random.default_rng(3)
+    top = np.linspace(0.25, 1.0, 40)          # top-class probability rising
+    proba = np.empty((40, 4))
+    for i, t in enumerate(top):
+        rest = (1 - t) / 3
+        proba[i] = [rest, rest, rest, rest]
+        proba[i, rng.integers(4)] = t
+    priority = unc.review_priority(proba)
+    assert np.all(np.diff(priority) < 0)
+    assert priority[0] == pytest.approx(1.0) and priority[-1] == pytest.approx(0.0)
+    # along the cluster / non-cluster split at fixed entropy: nearer 0.5 first
+    split = unc.review_priority([[0.6, 0, 0.4, 0], [0.6, 0.4, 0, 0], [0.4, 0, 0, 0.6]])
+    assert split[0] == pytest.approx(split[2]) and split[0] > split[1]
+
+
+def test_review_priority_flags_raise_it():
+    from starcnet import CutoutFlag
+    proba = np.random.default_rng(0).dirichlet(np.ones(4), 200)
+    plain = unc.review_priority(proba)
+    ood = unc.review_priority(proba, np.full(200, int(CutoutFlag.OUT_OF_DISTRIBUTION)))
+    edge = unc.review_priority(proba, np.full(200, int(CutoutFlag.EDGE)))
+    assert np.all((0 <= plain) & (plain <= 1)) and plain.std() > 0.05
+    assert np.all(ood >= 0.5) and np.all(ood >= edge) and np.all(edge >= plain)
+    assert np.all(ood[plain < 1] > plain[plain < 1])
+    # the ranking among sources with the same flags is kept
+    np.testing.assert_array_equal(np.argsort(ood), np.argsort(plain))
+
+
+def test_review_priority_nan_rows_and_bad_input():
+    p = unc.review_priority([[np.nan] * 4, [0.7, 0.1, 0.1, 0.1]])
+    assert np.isnan(p[0]) and 0 < p[1] < 1
+    assert unc.review_priority(np.zeros((0, 4))).shape == (0,)
+    with pytest.raises(ValueError, match=r'shape \(N, C\)'):
+        unc.review_priority([0.5, 0.5])
+    with pytest.raises(ValueError, match='flags must be 1 integer'):
+        unc.review_priority([[0.5, 0.5, 0, 0]], [0.5])
+    with pytest.raises(ValueError, match='flags must be 1 integer'):
+        unc.review_priority([[0.5, 0.5, 0, 0]], [1, 2])
+    with pytest.raises(ValueError, match='cluster_classes'):
+        unc.review_priority([[0.5, 0.5, 0, 0]], cluster_classes=(0, 4))
+    # two classes, cluster the first: u = b there
+    np.testing.assert_allclose(unc.review_priority([[0.5, 0.5], [1, 0]], cluster_classes=[0]),
+                               [1, 0], atol=1e-12)
