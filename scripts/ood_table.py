@@ -232,8 +232,12 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     predictor = Predictor.from_model(model, device='cpu')
     fitted_on = (f'starcnet.simulation candidates, seed {FIT_SEED} ({len(fit[0])}, '
                  'class-balanced; moments on half, scales and threshold on the other half)')
-    entries = {kind: unc.fit_ood(predictor, fit[0], fit[1], kind=kind, quantile=0.99,
-                                 fitted_on=fitted_on) for kind in KINDS}
+    # one network pass for the four kinds: what fit_ood(predictor, fit[0],
+    # fit[1], kind=kind, quantile=0.99) gives, kind by kind
+    logits, features = predictor.logits(fit[0], return_features=True)
+    entries = {kind: unc._fit_from_outputs(logits, features, fit[0], fit[1], None,
+                                           kind=kind, quantile=0.99, fitted_on=fitted_on)
+               for kind in KINDS}
     _log(f'{model}: fitted {", ".join(KINDS)}', t0)
     shipped = predictor.info.ood
     if shipped is not None:
@@ -276,8 +280,8 @@ def write_registry_entry(model, ood):
         raise SystemExit(msg)
     text = _dump_registry(data)
 
-    def write(handle):
-        handle.write(text)
+    def write(tmp):
+        Path(tmp).write_text(text, encoding='utf-8')
 
     atomic_write(os.fspath(path), write, overwrite=True)
 

@@ -40,8 +40,8 @@ from .inference import check_temperature
 from .network import StarcNet
 
 __all__ = ['CONFIG_LIMITS', 'FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
-           'MAX_OOD_FEATURES', 'OOD_KINDS', 'OOD_PARTS', 'check_config', 'check_ood', 'decode_metadata',
-           'validate_metadata']
+           'MAX_OOD_FEATURES', 'OOD_KINDS', 'OOD_PARTS', 'check_config', 'check_ood',
+           'decode_metadata', 'validate_metadata']
 
 #: The ``format`` and newest ``format_version`` of our weights files.
 FILE_FORMAT = 'starcnet-weights'

@@ -29,18 +29,27 @@ source :math:`n` in sample :math:`s` and natural logarithms throughout
   whose class is the class of the mean, as the ensemble agreement that
   PHANGS-HST releases with its machine classes; 1 when all agree.
 
-The OOD score is the energy of Liu et al. (2020) of logits :math:`f`,
-:math:`E(f) = -T \log \sum_c \exp(f_c / T)` (`energy_score`).  **Higher
-means more unusual** (further from the training data): the network gives
-in-distribution inputs large logits, hence a low (very negative) energy.
+Out-of-distribution (OOD) scores, **higher meaning more unusual**
+(further from the training data), of a model's ``ood`` entry
+(`ood_score`, fitted by `fit_ood`): the energy of Liu et al. (2020) of
+logits :math:`f`, :math:`E(f) = -T \log \sum_c \exp(f_c / T)`
+(`energy_score`); the class-conditional Mahalanobis distance of the
+penultimate features of Lee et al. (2018) (`mahalanobis_features`); the
+Mahalanobis distance of robust statistics of the pixels before
+normalisation (`input_statistics`, `mahalanobis_statistics`); and the
+larger of the last two, each over its own in-distribution quantile.
 The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
-score is above the threshold stored with the model (`fit_ood_threshold`).
+score is above the threshold stored with the model (`ood_flags`).
 
 A source whose samples are not all finite (NaN rows of a network output
 that was not finite) gets NaN in every quantity.
 
 References
 ----------
+Lee, K., Lee, K., Lee, H. & Shin, J. 2018, "A Simple Unified Framework
+for Detecting Out-of-Distribution Samples and Adversarial Attacks",
+NeurIPS 31, arXiv:1807.03888.
+
 Liu, W., Wang, X., Owens, J. D. & Li, Y. 2020, "Energy-based
 Out-of-distribution Detection", NeurIPS 33, arXiv:2010.03759.
 """
@@ -680,18 +689,27 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         finite output (at least 4, and for the input statistics more than
         their number with every statistic finite).
     """
-    from .schema import OOD_KINDS, check_ood
+    from .schema import OOD_KINDS
 
     quantile = _check_quantile(quantile)
     if kind not in OOD_KINDS:
         msg = f'kind must be one of {OOD_KINDS}, got {kind!r}'
         raise ValueError(msg)
     inner = _predictor_of(predictor)
-    parts = ood_parts({'kind': kind})
-    if 'features' in parts:
+    if 'features' in ood_parts({'kind': kind}):
         logits, features = inner.logits(cutouts, missing, return_features=True)
     else:
         logits, features = inner.logits(cutouts, missing), None
+    return _fit_from_outputs(logits, features, cutouts, labels, missing, kind=kind,
+                             quantile=quantile, fitted_on=fitted_on)
+
+
+def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quantile,
+                      fitted_on):
+    """`fit_ood` from the network's outputs (one pass for several kinds)."""
+    from .schema import check_ood
+
+    parts = ood_parts({'kind': kind})
     finite = np.isfinite(logits).all(axis=1)
     if kind == 'energy':
         scores = energy_score(logits)[finite]

@@ -326,3 +326,26 @@ def test_mc_dropout_not_constant_nor_random(bundled):
     # not constant
     assert np.ptp(summary['mutual_information']) > 0
     assert summary['class_quality'].min() < 1 <= summary['class_quality'].max()
+
+
+def test_bundled_model_ships_a_combined_ood_entry(bundled):
+    from starcnet.models import get_model_info
+    from starcnet.simulation import simulate_candidates
+
+    ood = get_model_info('sim-small-v2').ood
+    assert ood is not None and ood['kind'] == 'combined'
+    assert bundled.model_info.ood == ood
+    assert len(ood['features']['means'][0]) == bundled.predictor.n_features() == 48
+    x, _ = simulate_candidates(8, seed=21)
+    predictor = bundled.predictor
+
+    def flagged(cutouts):
+        logits, features = predictor.logits(cutouts, return_features=True)
+        return unc.ood_flags(unc.ood_score(ood, logits=logits, features=features,
+                                           cutouts=cutouts), ood)
+
+    # fresh candidates of the training simulator: few flagged (1% expected)
+    assert flagged(x).sum() <= 3
+    # the same in counts (x 1000 s) and with their bands reversed: nearly all
+    assert flagged(x * 1000.0).mean() >= 0.9
+    assert flagged(x[:, ::-1].copy()).mean() >= 0.6
