@@ -295,29 +295,41 @@ def _dump_registry(data):
 
 # -- output ------------------------------------------------------------------------
 
-def table_inc(results):
-    """The reST table: one row per model and score, one column per shift."""
-    header = ['model', 'score', 'in-dist. flagged'] + list(SHIFTS)
-    rows = []
-    for result in results:
-        for kind in KINDS:
-            row = result['kinds'][kind]
-            rows.append([result['model'], KIND_LABELS[kind],
-                         f'{100 * row["in_distribution_flag_rate"]:.1f}%']
-                        + [f'{row["auroc"][s]:.3f}' for s in SHIFTS])
-        if 'shipped' in result['kinds']:
-            row = result['kinds']['shipped']
-            rows.append([result['model'], 'shipped (registry)',
-                         f'{100 * row["in_distribution_flag_rate"]:.1f}%']
-                        + [f'{row["auroc"][s]:.3f}' for s in SHIFTS])
+def _simple_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
 
     def line(cells):
         return '  '.join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
 
     rule = '  '.join('=' * w for w in widths)
+    return [rule, line(header), rule] + [line(r) for r in rows] + [rule, '']
+
+
+def table_inc(results):
+    """
+    Two reST tables, one row per model and score, one column per shift:
+    the AUROC, and the fraction flagged at the score's threshold.
+    """
+    header = ['model', 'score', 'in-dist. flagged'] + list(SHIFTS)
+    tables = {'auroc': [], 'flag_rate': []}
+    for result in results:
+        for kind in KINDS + ('shipped',):
+            if kind not in result['kinds']:
+                continue
+            row = result['kinds'][kind]
+            label = 'shipped (registry)' if kind == 'shipped' else KIND_LABELS[kind]
+            start = [result['model'], label,
+                     f'{100 * row["in_distribution_flag_rate"]:.1f}%']
+            tables['auroc'].append(start + [f'{row["auroc"][s]:.3f}' for s in SHIFTS])
+            tables['flag_rate'].append(
+                start + [f'{100 * row["flag_rate"][s]:.1f}%' for s in SHIFTS])
     lines = ['.. This file is written by scripts/ood_table.py; do not edit.', '',
-             rule, line(header), rule] + [line(r) for r in rows] + [rule, '']
+             'AUROC of each score, in-distribution test candidates against each shift:',
+             '']
+    lines += _simple_table(header, tables['auroc'])
+    lines += ['Fraction of each set flagged OUT_OF_DISTRIBUTION at the score\'s '
+              'threshold:', '']
+    lines += _simple_table(header, tables['flag_rate'])
     return '\n'.join(lines)
 
 
@@ -337,7 +349,13 @@ def main(argv=None):
     parser.add_argument('--write-registry', action='store_true',
                         help=f'write the fitted combined entry of {DEFAULT_MODEL} '
                              'into starcnet/models/registry.json')
+    parser.add_argument('--from-json', action='store_true',
+                        help='only rewrite --out-inc from the figures in --out-json')
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = json.loads(Path(args.out_json).read_text())['results']
+        Path(args.out_inc).write_text(table_inc(results))
+        return
     t0 = time.time()
     fit = simulated_set('starcnet', args.n_fit_per_class, FIT_SEED, workers=args.workers,
                         cache=args.cache)
