@@ -266,31 +266,37 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
 
 
 def write_registry_entry(model, ood):
-    """Put ``ood`` into ``model``'s entry of starcnet/models/registry.json."""
+    """
+    Put ``ood`` into ``model``'s entry of starcnet/models/registry.json,
+    leaving the rest of the file as it is written (lists of numbers of
+    the entry on one line each).
+    """
     from starcnet.io._atomic import atomic_write
 
     path = REPO / 'starcnet' / 'models' / 'registry.json'
-    data = json.loads(path.read_text(encoding='utf-8'))
-    for entry in data['models']:
-        if entry['name'] == model:
-            entry['ood'] = ood
-            break
-    else:
+    text = path.read_text(encoding='utf-8')
+    data = json.loads(text)
+    names = [entry['name'] for entry in data['models']]
+    if model not in names:
         msg = f'{model} has no entry in {path}'
         raise SystemExit(msg)
-    text = _dump_registry(data)
+    if 'ood' in data['models'][names.index(model)]:
+        msg = f'the entry of {model} in {path} has an "ood" already: remove it first'
+        raise SystemExit(msg)
+    # the entry's last line, '      "license": ...' after its '"name": model'
+    start = text.index(f'"name": {json.dumps(model)}')
+    end = text.index('\n    }', start)
+    block = json.dumps({'ood': ood}, indent=2, ensure_ascii=False)[1:-2].strip('\n')
+    block = re.sub(r'\[\s*([-+0-9.eE,\s]+?)\s*\]',
+                   lambda m: '[' + ' '.join(m.group(1).split()) + ']', block)
+    block = '\n'.join('    ' + line for line in block.split('\n'))
+    text = text[:end] + ',\n' + block + text[end:]
+    json.loads(text)                                    # still valid
 
     def write(tmp):
         Path(tmp).write_text(text, encoding='utf-8')
 
     atomic_write(os.fspath(path), write, overwrite=True)
-
-
-def _dump_registry(data):
-    """The registry as indented JSON, each list of numbers on one line."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    return re.sub(r'\[\s*([-+0-9.eE,\s]+?)\s*\]',
-                  lambda m: '[' + ' '.join(m.group(1).split()) + ']', text) + '\n'
 
 
 # -- output ------------------------------------------------------------------------
