@@ -141,13 +141,16 @@ class StarClusterClassifier:
 
     Notes
     -----
-    When the model has an out-of-distribution threshold in its metadata
-    (`~starcnet.models.ModelInfo` ``ood``), every classified source gets
-    an ``ood_score`` (the energy score of its deterministic calibrated
-    logits, `starcnet.models.uncertainty.energy_score`; higher is more
-    unusual), whatever ``uncertainty`` is, and the flag
+    When the model has an out-of-distribution entry in its metadata
+    (`~starcnet.models.ModelInfo` ``ood``; the bundled default has one),
+    every classified source gets an ``ood_score``
+    (`starcnet.models.uncertainty.ood_score` of the entry's kind: the
+    energy of the calibrated logits, the Mahalanobis distance of the
+    penultimate features, of pixel statistics, or the combination of the
+    last two; higher is more unusual), from the same deterministic network
+    pass as the class, whatever ``uncertainty`` is, and the flag
     `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` where the score is above
-    the threshold.
+    the entry's threshold.
 
     Examples
     --------
@@ -358,6 +361,8 @@ class StarClusterClassifier:
         flags = np.zeros(n, dtype=np.int16)
         sampled = (np.zeros((self.n_samples, n, n_classes), dtype=np.float32)
                    if self.uncertainty else None)
+        ood = self.model_info.ood
+        ood_scores = np.full(n, np.nan) if ood is not None else None
         # Sources are processed in batches, so only one batch of cutouts
         # is ever in memory, in order of row, so that the pages of
         # memory-mapped bands above the current strip can be given back
@@ -389,7 +394,7 @@ class StarClusterClassifier:
                     ahead = pool.submit(cut, following)
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
-                    batch = self.predict_logits(cutouts[ok], missing[ok])
+                    batch, batch_scores = self._logits_and_ood(cutouts[ok], missing[ok], ood)
                     finite = _finite_rows(batch)
                     if sampled is not None:
                         # one seed per batch, from the seed and the batch
@@ -402,6 +407,8 @@ class StarClusterClassifier:
                         sampled[:, index[ok][finite]] = samples[:, finite]
                     # rows the predictor found not finite: masked, flagged
                     logits[index[ok][finite]] = batch[finite]
+                    if ood_scores is not None:
+                        ood_scores[index[ok][finite]] = batch_scores[finite]
                     flags[index[ok][~finite]] |= (CutoutFlag.NONFINITE_OUTPUT
                                                   | CutoutFlag.UNCLASSIFIED)
                 if releaser:
@@ -411,9 +418,29 @@ class StarClusterClassifier:
         if n_bad:
             log.info('%d of %d sources were not classified (see starcnet_flags)',
                      n_bad, n)
-        return self._table(table, x, y, logits, flags, image, band_map, sampled)
+        return self._table(table, x, y, logits, flags, image, band_map, sampled,
+                           ood_scores=ood_scores)
 
-    def _table(self, table, x, y, logits, flags, image, band_map, sampled=None):
+    def _logits_and_ood(self, cutouts, missing, ood):
+        """
+        Calibrated logits of a batch and, for a model with an ``ood``
+        entry, its OOD scores (`starcnet.models.uncertainty.ood_score`),
+        from the same network pass.
+        """
+        from .models import uncertainty as unc
+
+        if ood is None:
+            return self.predict_logits(cutouts, missing), None
+        if unc.ood_needs_features(ood):
+            logits, features = self.predictor.logits(cutouts, missing,
+                                                     return_features=True)
+        else:
+            logits, features = self.predictor.logits(cutouts, missing), None
+        return logits, unc.ood_score(ood, logits=logits, features=features,
+                                     cutouts=cutouts, missing=missing)
+
+    def _table(self, table, x, y, logits, flags, image, band_map, sampled=None,
+               ood_scores=None):
         # Every added column has a description and a UCD (kept in ECSV
         # and VOTable); classes, probabilities and flags are pure numbers
         # and carry no unit: a dimensionless unit would turn them into
@@ -432,7 +459,7 @@ class StarClusterClassifier:
         else:
             proba = _softmax(logits)
         if ood is not None:
-            score = unc.energy_score(logits)
+            score = unc.energy_score(logits) if ood_scores is None else ood_scores
             flags[unc.ood_flags(score, ood) & ~unclassified] |= (
                 CutoutFlag.OUT_OF_DISTRIBUTION)
         cls = np.argmax(proba, axis=1).astype(np.int16) + 1
@@ -477,8 +504,8 @@ class StarClusterClassifier:
             table['ood_score'] = MaskedColumn(
                 score.astype(np.float32), mask=unclassified,
                 meta={'ucd': 'stat.value'},
-                description='out-of-distribution score (energy -logsumexp of the '
-                            'calibrated logits; higher is more unusual); '
+                description=f'out-of-distribution score ({_OOD_WHAT[ood["kind"]]}; '
+                            'higher is more unusual); '
                             f'OUT_OF_DISTRIBUTION is set above {ood["threshold"]:.6g}, '
                             f'the {ood["quantile"]:g} quantile of in-distribution '
                             'cutouts')
@@ -498,7 +525,8 @@ class StarClusterClassifier:
                 'method': self.uncertainty, 'n_samples': self.n_samples,
                 'seed': self.seed}
         if ood is not None:
-            table.meta['starcnet']['ood'] = dict(ood)
+            # the kind, threshold and scales; not the model's matrices
+            table.meta['starcnet']['ood'] = unc.ood_summary(ood)
         table.meta['starcnet']['pixel_units'] = {
             band: image[used].meta.get('unit_note', 'electrons per second')
             for band, used in band_map.items()}
@@ -622,6 +650,18 @@ def _check_sky_column(table, x, y, wcs):
         why = (f'its sky_centroid is not a SkyCoord ({type(sky).__name__}), and '
                'starcnet writes the sky position of the pixel positions')
     _rename_inputs(table, ['sky_centroid'], why, stacklevel=5)
+
+
+#: What the ``ood_score`` of each kind of ``ood`` entry is, for its description.
+_OOD_WHAT = {
+    'energy': 'energy -logsumexp of the calibrated logits',
+    'mahalanobis': 'Mahalanobis distance of the penultimate network features to '
+                   'the nearest class mean',
+    'input_statistics': 'Mahalanobis distance of robust statistics of the pixels '
+                        'in e-/s',
+    'combined': 'the larger of the Mahalanobis distances of the network features '
+                'and of the pixel statistics, each over its in-distribution quantile',
+}
 
 
 def _finite_rows(logits):

@@ -379,7 +379,25 @@ class Predictor:
             logits = logits / self.temperature
         return logits
 
-    def logits(self, cutouts, missing=None):
+    def n_features(self):
+        """
+        Length of the network's penultimate feature vectors (see
+        `logits` with ``return_features=True``).
+
+        Raises
+        ------
+        TypeError
+            If the network has no ``features`` (not a
+            `~starcnet.models.StarcNet`).
+        """
+        n = getattr(self.network, 'n_features', None)
+        if not callable(getattr(self.network, 'features', None)) or n is None:
+            msg = (f'the network ({type(self.network).__name__}) gives no penultimate '
+                   'features; return_features needs a starcnet.models.StarcNet')
+            raise TypeError(msg)
+        return int(n)
+
+    def logits(self, cutouts, missing=None, *, return_features=False):
         """
         Calibrated logits (network output / `temperature`) for cutouts.
 
@@ -391,6 +409,11 @@ class Predictor:
         missing : array-like of bool, optional
             ``(N, n_bands)``: bands without data, whose normalised input
             is set to 0 (see `starcnet.cutouts.extract_cutouts`).
+        return_features : bool, optional
+            Also return the penultimate features of the same network pass
+            (the input of the network's last linear layer,
+            `~starcnet.models.StarcNet.features`), batch by batch as the
+            logits: no second pass.
 
         Returns
         -------
@@ -402,11 +425,17 @@ class Predictor:
             input so extreme that the network overflows, a float16
             overflow) is NaN throughout and has no class (see
             ``finite_rows``).
+        features : `~numpy.ndarray`
+            Only with ``return_features``: float32 ``(N, n_features)``
+            (`n_features`), NaN in the rows whose logits are NaN.  Not
+            divided by the temperature.
         """
         import torch
 
         cutouts, missing = self._check_inputs(cutouts, missing)
         out = np.empty((len(cutouts), self._n_classes()), dtype=np.float32)
+        feats = (np.empty((len(cutouts), self.n_features()), dtype=np.float32)
+                 if return_features else None)
         step = self.network_batch_size()
         asynchronous = _asynchronous(self.device)
         network = self._network()
@@ -414,16 +443,29 @@ class Predictor:
         with torch.inference_mode(), _autocast(self.device, self.precision):
             for start, n_batch, tensor in self._batches(cutouts, missing, step,
                                                         pad=self.compile):
-                logits = self._calibrated(network(tensor), n_batch)
+                if return_features:
+                    raw, features = network(tensor, return_features=True)
+                    features = features[:n_batch].float()
+                else:
+                    raw, features = network(tensor), None
+                logits = self._calibrated(raw, n_batch)
                 if asynchronous:
                     # left on the device: copying back would wait for it
-                    pending.append((start, logits))
+                    pending.append((start, logits, features))
                 else:
                     out[start:start + n_batch] = logits.numpy()
-            for start, logits in pending:
+                    if return_features:
+                        feats[start:start + n_batch] = features.numpy()
+            for start, logits, features in pending:
                 out[start:start + len(logits)] = logits.cpu().numpy()
+                if return_features:
+                    feats[start:start + len(logits)] = features.cpu().numpy()
         # the one output check of the inference path
-        out[~finite_rows(out)] = np.nan
+        bad = ~finite_rows(out)
+        out[bad] = np.nan
+        if return_features:
+            feats[bad | ~finite_rows(feats)] = np.nan
+            return out, feats
         return out
 
     def dropout_layers(self):

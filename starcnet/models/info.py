@@ -113,12 +113,14 @@ class ModelInfo:
         Free-form record of how the weights were made (data, epochs, seed,
         metrics), as stored in the file; numpy values become plain JSON.
     ood : dict or None
-        The out-of-distribution threshold of the model, e.g. ``{'kind':
-        'energy', 'threshold': -3.2, 'quantile': 0.99, 'fitted_on':
-        'validation set'}`` (`starcnet.models.uncertainty.fit_ood_threshold`,
-        checked by `~starcnet.models.schema.check_ood`); `None` (the
-        default) for a model without one: the classifier then writes no
-        ``ood_score`` column.
+        The out-of-distribution score of the model and its threshold, e.g.
+        ``{'kind': 'energy', 'threshold': -3.2, 'quantile': 0.99,
+        'fitted_on': 'validation set'}`` or a Mahalanobis entry with its
+        means and matrices (`starcnet.models.uncertainty.fit_ood`, checked
+        by `~starcnet.models.schema.check_ood`, against ``config`` when
+        that is known); `None` (the default) for a model without one: the
+        classifier then writes no ``ood_score`` column.  A bundled model's
+        registry entry may give it when its weights file has none.
     """
 
     name: str
@@ -203,7 +205,8 @@ class ModelInfo:
             raise ValueError(msg)  # noqa: TRY004
         set_('training', _plain_json(training, 'the "training" record'))
         if self.ood is not None:
-            set_('ood', check_ood(self.ood, f'ModelInfo {self.name!r}', 'ood'))
+            set_('ood', check_ood(self.ood, f'ModelInfo {self.name!r}', 'ood',
+                                  config=self.config))
 
     # -- the file metadata --------------------------------------------------
 

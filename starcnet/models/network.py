@@ -109,7 +109,9 @@ class StarcNet(nn.Module):
     -----
     ``forward`` takes a float tensor of shape ``(N, n_bands, size,
     size)`` and returns raw logits of shape ``(N, n_classes)``; apply a
-    softmax for probabilities.
+    softmax for probabilities.  `features` gives the penultimate feature
+    vectors, the input of the final linear layer ``head``
+    (``forward(x) == head(features(x))``), of length `n_features`.
     """
 
     def __init__(self, width=128, n_bands=5, n_classes=4, size=32, groups=None,
@@ -134,9 +136,36 @@ class StarcNet(nn.Module):
         self.upsample = nn.Upsample(size=(size, size), mode='nearest')
         self.head = nn.Linear(len(SCALES) * width, n_classes)
 
-    def forward(self, x):
+    @property
+    def n_features(self):
+        """Length of a penultimate feature vector: 3 branches x ``width``."""
+        return self.head.in_features
+
+    def features(self, x):
+        """
+        The penultimate features: the three branch outputs, concatenated.
+
+        Parameters
+        ----------
+        x : `torch.Tensor`
+            ``(N, n_bands, size, size)`` normalised cutouts.
+
+        Returns
+        -------
+        features : `torch.Tensor`
+            ``(N, n_features)``; ``head(features)`` are the logits.
+        """
         features = []
         for name, crop in SCALES:
             view = x if crop == slice(0, 32) else self.upsample(x[:, :, crop, crop])
             features.append(self.branches[name](view))
-        return self.head(torch.cat(features, dim=1))
+        return torch.cat(features, dim=1)
+
+    def forward(self, x, return_features=False):
+        """
+        Raw logits ``(N, n_classes)``; with ``return_features``, the tuple
+        ``(logits, features)`` of one pass (`features`).
+        """
+        features = self.features(x)
+        logits = self.head(features)
+        return (logits, features) if return_features else logits

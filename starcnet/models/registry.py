@@ -205,15 +205,24 @@ def describe_weights(entry, *, path, fmt, meta, state_dict, sha256):
 
 
 def _from_file(entry, meta, *, source, sha256, size):
-    """A registry entry completed by its file's metadata."""
+    """
+    A registry entry completed by its file's metadata.  The entry's
+    ``ood`` is used when the file has none (it is then checked against
+    the file's network configuration).
+    """
     described = ModelInfo.from_metadata(
         meta, source=source, kind=entry.kind, filename=entry.filename,
         url=entry.url, sha256=sha256, size=size, reference=entry.reference)
-    return dataclasses.replace(
-        described, name=entry.name,
-        description=entry.description or described.description,
-        license=entry.license or described.license,
-        citation=entry.citation or described.citation)
+    try:
+        return dataclasses.replace(
+            described, name=entry.name,
+            description=entry.description or described.description,
+            license=entry.license or described.license,
+            citation=entry.citation or described.citation,
+            ood=described.ood if described.ood is not None else entry.ood)
+    except ValueError as exc:
+        msg = f'the registry entry of {entry.name!r} does not fit its file {source}: {exc}'
+        raise ValueError(msg) from exc
 
 
 def list_models():

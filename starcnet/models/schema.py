@@ -13,8 +13,14 @@ metadata key, ``'starcnet'``, whose value is a JSON object::
      "temperature": float > 0 (optional, default 1),
      "classes": {"1": name, ...},
      "license": ..., "citation": ..., "training": {...free-form...},
-     "ood": {"kind": "energy", "threshold": float, "quantile": float,
-             "fitted_on": str, "n_cutouts": int} (optional)}
+     "ood": {"kind": "energy" | "mahalanobis" | "input_statistics" |
+             "combined", "threshold": float, "quantile": float,
+             "fitted_on": str, "n_cutouts": int,
+             "features": {"means": [[...]], "precision": [[...]],
+                          "scale": float},
+             "inputs": {"statistics": [...], "mean": [...],
+                        "covariance": [[...]], "scale": float}}
+            (optional; see check_ood)}
 
 `validate_metadata` checks such a dict; the normalisation inside it is
 checked by `starcnet.normalization.Normalization` (the one validator of
@@ -34,8 +40,8 @@ from .inference import check_temperature
 from .network import StarcNet
 
 __all__ = ['CONFIG_LIMITS', 'FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
-           'OOD_KINDS', 'check_config', 'check_ood', 'decode_metadata',
-           'validate_metadata']
+           'MAX_OOD_FEATURES', 'OOD_KINDS', 'OOD_PARTS', 'check_config', 'check_ood',
+           'decode_metadata', 'validate_metadata']
 
 #: The ``format`` and newest ``format_version`` of our weights files.
 FILE_FORMAT = 'starcnet-weights'
@@ -48,12 +54,27 @@ METADATA_KEYS = frozenset({
     'training', 'ood'})
 
 #: The kinds of out-of-distribution score a model's ``ood`` entry may
-#: hold: ``'energy'``, `starcnet.models.uncertainty.energy_score` of the
-#: calibrated logits (higher is more unusual).
-OOD_KINDS = ('energy',)
+#: hold (higher is more unusual; see `starcnet.models.uncertainty.ood_score`):
+#: ``'energy'``, `~starcnet.models.uncertainty.energy_score` of the
+#: calibrated logits; ``'mahalanobis'``, the class-conditional
+#: Mahalanobis distance of the penultimate features; ``'input_statistics'``,
+#: the Mahalanobis distance of `~starcnet.models.uncertainty.input_statistics`;
+#: ``'combined'``, the larger of the last two, each over its own scale.
+OOD_KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined')
 
-#: The keys of an ``ood`` entry: all required but ``n_cutouts``.
-OOD_KEYS = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts')
+#: The keys of an ``ood`` entry: the first four required, ``n_cutouts``
+#: optional, ``features`` and ``inputs`` as the kind needs.
+OOD_KEYS = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts', 'features',
+            'inputs')
+
+#: The parts (keys) each kind of ``ood`` entry needs.
+OOD_PARTS = {'energy': (), 'mahalanobis': ('features',),
+             'input_statistics': ('inputs',), 'combined': ('features', 'inputs')}
+
+#: Most penultimate features a Mahalanobis ``ood`` entry may describe
+#: (its precision matrix has the square of it: at most 262,144 numbers;
+#: the published network has 384 features, the bundled ones 48).
+MAX_OOD_FEATURES = 512
 
 #: The keys that must be present.
 REQUIRED_KEYS = ('format', 'format_version', 'config', 'bands',
@@ -114,23 +135,127 @@ def check_config(config, source='config', what='"config"'):
             raise ValueError(msg)
 
 
-def check_ood(ood, source='ood', what='"ood"'):
+def _matrix(value, shape, source, what):
+    """``value`` as a float64 array of ``shape`` (None: any size), finite."""
+    import numpy as np
+
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    ok = (array is not None and array.dtype == np.float64
+          and array.ndim == len(shape) and np.isfinite(array).all()
+          and all(want is None or got == want for got, want in zip(array.shape, shape))
+          and array.size > 0)
+    if not ok:
+        dims = ' x '.join('n' if want is None else str(want) for want in shape)
+        msg = f'{source}: {what} must be a {dims} list of finite numbers, got {_short(value)}'
+        raise ValueError(msg)
+    return array
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def _check_symmetric_positive(array, source, what):
+    import numpy as np
+
+    scale = max(float(np.abs(array).max()), 1e-300)
+    if not np.allclose(array, array.T, rtol=0, atol=1e-6 * scale):
+        msg = f'{source}: {what} must be a symmetric matrix'
+        raise ValueError(msg)
+    if np.linalg.eigvalsh((array + array.T) / 2).min() <= 0:
+        msg = f'{source}: {what} must be positive definite (a covariance or its inverse)'
+        raise ValueError(msg)
+
+
+def _check_ood_part(part, entry, kind, source, what, config):
+    """Check the ``features`` or ``inputs`` of an ``ood`` entry."""
+    from .uncertainty import statistics_names
+
+    where = f'{what} {part}'
+    if kind == 'combined':
+        keys = {'features': ('means', 'precision', 'scale'),
+                'inputs': ('statistics', 'mean', 'covariance', 'scale')}[part]
+    else:
+        keys = {'features': ('means', 'precision'),
+                'inputs': ('statistics', 'mean', 'covariance')}[part]
+    if not isinstance(entry, dict) or set(entry) != set(keys):
+        got = sorted(entry) if isinstance(entry, dict) else _short(entry)
+        msg = f'{source}: {where} must be a dict with the keys {list(keys)}, got {got}'
+        raise ValueError(msg)
+    checked = {}
+    if part == 'features':
+        n_features = (None if config is None
+                      else 3 * int(config.get('width', 128)))
+        means = _matrix(entry['means'], (None, n_features), source, f'{where} means')
+        n_classes = None if config is None else int(config.get('n_classes', 4))
+        if means.shape[1] > MAX_OOD_FEATURES or (
+                n_classes is not None and len(means) > n_classes):
+            msg = (f'{source}: {where} means must have at most '
+                   f'{n_classes or "n_classes"} rows of at most {MAX_OOD_FEATURES} '
+                   f'features (3 x the network width), got {means.shape}')
+            raise ValueError(msg)
+        precision = _matrix(entry['precision'], (means.shape[1],) * 2, source,
+                            f'{where} precision')
+        _check_symmetric_positive(precision, source, f'{where} precision')
+        checked.update(means=means.tolist(), precision=precision.tolist())
+    else:
+        names = entry['statistics']
+        n_bands = None if config is None else int(config.get('n_bands', 5))
+        expected = None
+        if isinstance(names, list) and len(names) >= 5 and (len(names) - 3) % 2 == 0:
+            expected = statistics_names((len(names) - 3) // 2)
+        if names != expected or (n_bands is not None and len(names) != 2 * n_bands + 3):
+            want = statistics_names(n_bands or 5)
+            msg = (f'{source}: {where} statistics must name the input statistics of '
+                   f'this starcnet, {want}, got {_short(names)}')
+            raise ValueError(msg)
+        mean = _matrix(entry['mean'], (len(names),), source, f'{where} mean')
+        covariance = _matrix(entry['covariance'], (len(names),) * 2, source,
+                             f'{where} covariance')
+        _check_symmetric_positive(covariance, source, f'{where} covariance')
+        checked.update(statistics=list(names), mean=mean.tolist(),
+                       covariance=covariance.tolist())
+    if 'scale' in keys:
+        scale = entry['scale']
+        if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                or not math.isfinite(scale) or scale <= 0):
+            msg = f'{source}: {where} scale must be a finite number > 0, got {scale!r}'
+            raise ValueError(msg)
+        checked['scale'] = float(scale)
+    return checked
+
+
+def check_ood(ood, source='ood', what='"ood"', config=None):
     """
     Check the out-of-distribution entry of a model's metadata.
 
     Parameters
     ----------
     ood : dict
-        ``{'kind': 'energy', 'threshold': float, 'quantile': float in
-        (0, 1), 'fitted_on': str}`` and optionally ``'n_cutouts'`` (int
-        >= 1); see `starcnet.models.uncertainty.fit_ood_threshold`.
+        ``{'kind': ..., 'threshold': float, 'quantile': float in (0, 1),
+        'fitted_on': str}``, optionally ``'n_cutouts'`` (int >= 1), and by
+        kind (`OOD_KINDS`, `OOD_PARTS`; a missing ``kind`` reads as
+        ``'energy'``): ``'features'``, ``{'means': K x D, 'precision': D x
+        D}`` with D at most `MAX_OOD_FEATURES` and the precision symmetric
+        positive definite; ``'inputs'``, ``{'statistics': names, 'mean':
+        M, 'covariance': M x M}`` with the names those of
+        `starcnet.models.uncertainty.statistics_names`; for
+        ``'combined'`` each part also has a ``'scale'`` > 0.  See
+        `starcnet.models.uncertainty.fit_ood`.
     source, what : str, optional
         What to name in error messages.
+    config : dict, optional
+        The network's configuration: when given, D must be 3 x its
+        ``width``, K at most its ``n_classes`` and M ``2 * n_bands + 3``.
 
     Returns
     -------
     ood : dict
-        A checked copy, numbers as plain floats and ints.
+        A checked copy, numbers as plain floats and ints, ``kind`` filled.
 
     Raises
     ------
@@ -139,16 +264,20 @@ def check_ood(ood, source='ood', what='"ood"'):
     """
     if not isinstance(ood, dict):
         msg = (f'{source}: {what} must be a dict like {{"kind": "energy", '
-               f'"threshold": ..., "quantile": 0.99, "fitted_on": ...}}, got {ood!r}')
+               f'"threshold": ..., "quantile": 0.99, "fitted_on": ...}}, got {_short(ood)}')
         raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
-    unknown = sorted(str(key) for key in set(ood) - set(OOD_KEYS))
-    missing = [key for key in OOD_KEYS[:4] if key not in ood]
+    kind = ood.get('kind', 'energy')
+    if kind not in OOD_KINDS:
+        msg = f'{source}: {what} kind must be one of {OOD_KINDS}, got {kind!r}'
+        raise ValueError(msg)
+    parts = OOD_PARTS[kind]
+    allowed = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts') + parts
+    unknown = sorted(str(key) for key in set(ood) - set(allowed))
+    missing = [key for key in ('threshold', 'quantile', 'fitted_on') + parts
+               if key not in ood]
     if unknown or missing:
         msg = (f'{source}: {what} has unknown keys {unknown} or lacks {missing}; '
-               f'its keys are {list(OOD_KEYS)} (n_cutouts optional)')
-        raise ValueError(msg)
-    if ood['kind'] not in OOD_KINDS:
-        msg = f'{source}: {what} kind must be one of {OOD_KINDS}, got {ood["kind"]!r}'
+               f'the keys of kind {kind!r} are {list(allowed)} (n_cutouts optional)')
         raise ValueError(msg)
 
     def number(key, low=-math.inf, high=math.inf):
@@ -160,7 +289,7 @@ def check_ood(ood, source='ood', what='"ood"'):
             raise ValueError(msg)
         return float(value)
 
-    checked = {'kind': ood['kind'], 'threshold': number('threshold'),
+    checked = {'kind': kind, 'threshold': number('threshold'),
                'quantile': number('quantile', 0, 1)}
     if not isinstance(ood['fitted_on'], str):
         msg = f'{source}: {what} fitted_on must be a str, got {ood["fitted_on"]!r}'
@@ -172,6 +301,8 @@ def check_ood(ood, source='ood', what='"ood"'):
             msg = f'{source}: {what} n_cutouts must be an integer >= 1, got {n!r}'
             raise ValueError(msg)
         checked['n_cutouts'] = int(n)
+    for part in parts:
+        checked[part] = _check_ood_part(part, ood[part], kind, source, what, config)
     return checked
 
 
@@ -280,7 +411,7 @@ def validate_metadata(meta, source='metadata'):
         msg = f'{source}: metadata "training" must be a dict, got {meta["training"]!r}'
         raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
     if 'ood' in meta:
-        check_ood(meta['ood'], source, 'metadata "ood"')
+        check_ood(meta['ood'], source, 'metadata "ood"', config=config)
 
 
 def decode_metadata(raw, source):

@@ -29,12 +29,17 @@ source :math:`n` in sample :math:`s` and natural logarithms throughout
   whose class is the class of the mean, as the ensemble agreement that
   PHANGS-HST releases with its machine classes; 1 when all agree.
 
-The OOD score is the energy of Liu et al. (2020) of logits :math:`f`,
-:math:`E(f) = -T \log \sum_c \exp(f_c / T)` (`energy_score`).  **Higher
-means more unusual** (further from the training data): the network gives
-in-distribution inputs large logits, hence a low (very negative) energy.
+Out-of-distribution (OOD) scores, **higher meaning more unusual**
+(further from the training data), of a model's ``ood`` entry
+(`ood_score`, fitted by `fit_ood`): the energy of Liu et al. (2020) of
+logits :math:`f`, :math:`E(f) = -T \log \sum_c \exp(f_c / T)`
+(`energy_score`); the class-conditional Mahalanobis distance of the
+penultimate features of Lee et al. (2018) (`mahalanobis_features`); the
+Mahalanobis distance of robust statistics of the pixels before
+normalisation (`input_statistics`, `mahalanobis_statistics`); and the
+larger of the last two, each over its own in-distribution quantile.
 The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
-score is above the threshold stored with the model (`fit_ood_threshold`).
+score is above the threshold stored with the model (`ood_flags`).
 
 A source whose samples are not all finite (NaN rows of a network output
 that was not finite) gets NaN in every quantity.
@@ -46,6 +51,10 @@ distribution, repaired or missing inputs); see its formula.
 
 References
 ----------
+Lee, K., Lee, K., Lee, H. & Shin, J. 2018, "A Simple Unified Framework
+for Detecting Out-of-Distribution Samples and Adversarial Attacks",
+NeurIPS 31, arXiv:1807.03888.
+
 Liu, W., Wang, X., Owens, J. D. & Li, Y. 2020, "Energy-based
 Out-of-distribution Detection", NeurIPS 33, arXiv:2010.03759.
 """
@@ -55,7 +64,9 @@ import numpy as np
 __all__ = ['mean_proba', 'proba_std', 'entropy', 'predictive_entropy',
            'expected_entropy', 'mutual_information', 'class_quality',
            'uncertainty_summary', 'energy_score', 'fit_ood_threshold',
-           'ood_flags', 'review_priority', 'REVIEW_FLAG_WEIGHTS']
+           'ood_flags', 'review_priority', 'REVIEW_FLAG_WEIGHTS', 'fit_ood', 'ood_score',
+           'input_statistics', 'statistics_names', 'mahalanobis_features',
+           'mahalanobis_statistics', 'ood_summary']
 
 
 def _samples(samples):
@@ -283,26 +294,499 @@ def energy_score(logits, temperature=1.0):
     return _nan_rows(-temperature * lse, finite)
 
 
-def _logits_of(predictor):
-    """The ``logits`` method of a Predictor or of a StarClusterClassifier."""
+# -- out-of-distribution scores beyond the energy -----------------------------
+
+#: Pixels farther than this from the cutout centre are the background
+#: pixels of `input_statistics` (those of the ``'local'`` normalisation).
+STATISTICS_RADIUS = 12.0
+
+#: Radius (pixels) of the central aperture of the signal-to-noise ratios.
+APERTURE_RADIUS = 3.0
+
+#: A band's peak counts as a plateau (saturation, bleed column) when it is
+#: this many noise sigmas above the background.
+PLATEAU_SIGMA = 20.0
+
+#: Relative ridge added to a covariance before it is inverted: ``RIDGE``
+#: times the mean of its diagonal on the diagonal.
+RIDGE = 1e-3
+
+_CENTRE = 15.5
+
+
+def statistics_names(n_bands=5):
+    """
+    The names of the `input_statistics` of ``n_bands``-band cutouts, in
+    order: ``log10_noise_<b>`` and ``asinh_snr_<b>`` for each band ``b``
+    (0-based), then ``centre_ratio``, ``concentration``, ``log_plateau``.
+
+    Returns
+    -------
+    names : list of str
+        ``2 * n_bands + 3`` names.
+    """
+    return ([f'log10_noise_{b}' for b in range(n_bands)]
+            + [f'asinh_snr_{b}' for b in range(n_bands)]
+            + ['centre_ratio', 'concentration', 'log_plateau'])
+
+
+def _radius_grid(size=32):
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    return yy, xx
+
+
+def _box3(image):
+    """3x3 box sum of ``(N, H, W)``, zero padded."""
+    padded = np.pad(image, ((0, 0), (1, 1), (1, 1)))
+    h, w = image.shape[1:]
+    return sum(padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+
+
+def input_statistics(cutouts, missing=None):
+    r"""
+    Robust per-cutout statistics of the pixels in e-/s, before any
+    normalisation: what the network cannot see once the ``'local'``
+    normalisation has divided levels out.
+
+    For each band :math:`b`, with the background pixels those farther
+    than `STATISTICS_RADIUS` (12) pixels from the cutout centre (15.5,
+    15.5) (576 of 1024): the background :math:`m_b` is their median, the
+    noise :math:`\sigma_b` 1.4826 times their median absolute deviation
+    (their root-mean-square deviation where that is 0).  Then
+
+    * ``log10_noise_<b>``: :math:`\log_{10} \sigma_b` (e-/s): the
+      depth and the units of the image (counts instead of e-/s, a band in
+      the wrong place);
+    * ``asinh_snr_<b>``: :math:`\operatorname{arcsinh}` of the
+      signal-to-noise ratio :math:`\sum_{r<3} (x - m_b) / (\sigma_b
+      \sqrt{n})` in the :math:`n` = 28 pixels within `APERTURE_RADIUS` (3)
+      of the centre: is there a source, and of what colours;
+
+    and on the detection image :math:`z`, the mean over the bands of
+    :math:`(x - m_b) / \sigma_b`:
+
+    * ``centre_ratio``: with :math:`\bar z` the 3x3 box mean of
+      :math:`z`, the maximum of :math:`\bar z` within 1.6 pixels of the
+      centre (clipped at 0) over its maximum within 6 pixels: about 1
+      when the brightest thing near the centre is at the centre (a
+      candidate sits within about 1.5 pixels), small for a source off
+      the centre;
+    * ``concentration``: :math:`\sum_{r<1.5} z / \sum_{r<3.5} z` around
+      the pixel of that maximum within 6 pixels, clipped to [-1, 2] (the
+      width of the light profile);
+    * ``log_plateau``: :math:`\log(1 + k)`, with :math:`k + 1` the
+      largest number, over the bands, of pixels at the band's maximum
+      value when that maximum is more than `PLATEAU_SIGMA` (20)
+      :math:`\sigma_b` above :math:`m_b` (0 for a unique peak; large for
+      a saturated plateau or a bleed column).
+
+    Parameters
+    ----------
+    cutouts : array-like
+        ``(N, n_bands, 32, 32)`` cutouts in e-/s.
+    missing : array-like of bool, optional
+        ``(N, n_bands)`` bands without data: their statistics are NaN and
+        they are left out of :math:`z`.
+
+    Returns
+    -------
+    statistics : `~numpy.ndarray`
+        float64 ``(N, 2 * n_bands + 3)``, columns `statistics_names`;
+        NaN where a statistic has no value (a missing or constant band, a
+        cutout with no usable band).
+    """
+    x = np.asarray(cutouts, dtype=np.float64)
+    if x.ndim != 4 or x.shape[2:] != (32, 32):
+        msg = f'cutouts must have shape (N, n_bands, 32, 32), got {x.shape}'
+        raise ValueError(msg)
+    n, n_bands = x.shape[:2]
+    if missing is None:
+        missing = np.zeros((n, n_bands), dtype=bool)
+    missing = np.asarray(missing, dtype=bool)
+    if missing.shape != (n, n_bands):
+        msg = f'missing must have shape (N, n_bands) = {(n, n_bands)}, got {missing.shape}'
+        raise ValueError(msg)
+    yy, xx = _radius_grid()
+    r2 = (yy - _CENTRE) ** 2 + (xx - _CENTRE) ** 2
+    outer = x[:, :, r2 > STATISTICS_RADIUS ** 2]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        background = np.median(outer, axis=2)
+        deviation = outer - background[..., None]
+        noise = 1.4826 * np.median(np.abs(deviation), axis=2)
+        rms = np.sqrt(np.mean(deviation ** 2, axis=2))
+        noise = np.where(noise > 0, noise, rms)
+        usable = ~missing & np.isfinite(noise) & (noise > 0) & np.isfinite(x).all(axis=(2, 3))
+        noise = np.where(usable, noise, np.nan)
+        aperture = r2 < APERTURE_RADIUS ** 2
+        signal = (x[:, :, aperture] - background[..., None]).sum(axis=2)
+        snr = signal / (noise * np.sqrt(aperture.sum()))
+        z = (x - background[..., None, None]) / noise[..., None, None]
+        z = np.where(usable[..., None, None], z, 0.0)
+        n_usable = usable.sum(axis=1)
+        z = z.sum(axis=1) / np.maximum(n_usable, 1)[:, None, None]
+    box = _box3(z) / 9.0
+    near = np.where((r2 <= 6.0 ** 2)[None], box, -np.inf).reshape(n, -1)
+    peak = np.argmax(near, axis=1)
+    py, px = np.unravel_index(peak, (32, 32))
+    central = np.where((r2 <= 1.6 ** 2)[None], box, -np.inf).reshape(n, -1).max(axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        ratio = np.clip(central, 0, None) / np.where(near.max(axis=1) > 0,
+                                                     near.max(axis=1), np.nan)
+    d2 = (yy[None] - py[:, None, None]) ** 2 + (xx[None] - px[:, None, None]) ** 2
+    with np.errstate(invalid='ignore', divide='ignore'):
+        inner = np.where(d2 < 1.5 ** 2, z, 0.0).sum(axis=(1, 2))
+        wide = np.where(d2 < 3.5 ** 2, z, 0.0).sum(axis=(1, 2))
+        concentration = np.clip(inner / np.where(wide > 0, wide, np.nan), -1.0, 2.0)
+        top = x.max(axis=(2, 3))
+        bright = usable & (top > background + PLATEAU_SIGMA * noise)
+        at_top = (x >= top[..., None, None] - 1e-6 * np.abs(top[..., None, None])).sum(
+            axis=(2, 3))
+    plateau = np.log(np.where(bright, at_top, 1).max(axis=1))
+    empty = n_usable == 0
+    globals_ = np.stack([ratio, concentration, plateau], axis=1)
+    globals_[empty] = np.nan
+    stats = np.concatenate([np.log10(noise), np.arcsinh(snr), globals_], axis=1)
+    stats[:, :2 * n_bands][~np.concatenate([usable, usable], axis=1)] = np.nan
+    return stats
+
+
+def _shared_covariance(values, groups):
+    """Mean per group, and the pooled within-group covariance with a ridge."""
+    values = np.asarray(values, dtype=np.float64)
+    names = np.unique(groups)
+    means = np.stack([values[groups == g].mean(axis=0) for g in names])
+    centred = values - means[np.searchsorted(names, groups)]
+    covariance = centred.T @ centred / len(values)
+    ridge = RIDGE * max(float(np.mean(np.diag(covariance))), 1e-12)
+    return means, covariance + ridge * np.eye(len(covariance))
+
+
+def mahalanobis_features(features, means, precision):
+    r"""
+    The class-conditional Mahalanobis distance of Lee et al. (2018):
+    :math:`d(f) = \min_c \sqrt{(f - \mu_c)^\mathsf{T} P (f - \mu_c)}`.
+
+    Parameters
+    ----------
+    features : array-like
+        ``(N, D)`` penultimate features
+        (`~starcnet.models.Predictor.logits` with ``return_features``).
+    means : array-like
+        ``(K, D)`` class means :math:`\mu_c`.
+    precision : array-like
+        ``(D, D)`` inverse :math:`P` of the shared covariance.
+
+    Returns
+    -------
+    distance : `~numpy.ndarray`
+        float64 ``(N,)``; NaN where a row of ``features`` is not finite.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    precision = np.asarray(precision, dtype=np.float64)
+    if f.ndim != 2 or means.ndim != 2 or f.shape[1] != means.shape[1] \
+            or precision.shape != (f.shape[1], f.shape[1]):
+        msg = (f'features (N, D), means (K, D) and precision (D, D) do not match: '
+               f'{f.shape}, {means.shape}, {precision.shape}')
+        raise ValueError(msg)
+    finite = np.isfinite(f).all(axis=1)
+    f = np.where(finite[:, None], f, 0.0)
+    projected = f @ precision
+    d2 = ((projected * f).sum(axis=1)[:, None] - 2 * projected @ means.T
+          + np.einsum('kd,de,ke->k', means, precision, means)[None])
+    return _nan_rows(np.sqrt(np.maximum(d2.min(axis=1), 0.0)), finite)
+
+
+def mahalanobis_statistics(statistics, mean, covariance):
+    r"""
+    The Mahalanobis distance of input statistics from their
+    in-distribution mean, over the statistics each row has:
+    :math:`d(s) = \sqrt{(s - \mu)_A^\mathsf{T} (\Sigma_{AA})^{-1} (s -
+    \mu)_A}`, with :math:`A` the finite entries of the row (a missing band
+    drops out: the distance of the marginal distribution).
+
+    Parameters
+    ----------
+    statistics : array-like
+        ``(N, M)`` (`input_statistics`).
+    mean : array-like
+        ``(M,)``.
+    covariance : array-like
+        ``(M, M)``.
+
+    Returns
+    -------
+    distance : `~numpy.ndarray`
+        float64 ``(N,)``; NaN for a row with no finite statistic.
+    """
+    s = np.asarray(statistics, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    covariance = np.asarray(covariance, dtype=np.float64)
+    if s.ndim != 2 or mean.shape != (s.shape[1],) or covariance.shape != (len(mean),) * 2:
+        msg = (f'statistics (N, M), mean (M,) and covariance (M, M) do not match: '
+               f'{s.shape}, {mean.shape}, {covariance.shape}')
+        raise ValueError(msg)
+    valid = np.isfinite(s)
+    out = np.full(len(s), np.nan)
+    patterns, which = np.unique(valid, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        if not pattern.any():
+            continue
+        rows = np.flatnonzero(which.reshape(-1) == k)
+        delta = s[np.ix_(rows, pattern)] - mean[pattern]
+        sub = covariance[np.ix_(pattern, pattern)]
+        solved = np.linalg.solve(sub, delta.T).T
+        out[rows] = np.sqrt(np.maximum((solved * delta).sum(axis=1), 0.0))
+    return out
+
+
+def _predictor_of(predictor, what='fit_ood'):
+    """The Predictor of a Predictor or of a StarClusterClassifier."""
     inner = getattr(predictor, 'predictor', predictor)
     if not callable(getattr(inner, 'logits', None)):
-        msg = ('fit_ood_threshold needs a starcnet.models.Predictor or a '
+        msg = (f'{what} needs a starcnet.models.Predictor or a '
                f'StarClusterClassifier, got {type(predictor).__name__}')
         raise TypeError(msg)
-    return inner.logits
+    return inner
+
+
+def _check_quantile(quantile):
+    if (isinstance(quantile, bool) or not isinstance(quantile, (int, float, np.number))
+            or not 0 < quantile < 1):
+        msg = f'quantile must be a number in (0, 1), got {quantile!r}'
+        raise ValueError(msg)
+    return float(quantile)
+
+
+def _rounded(array, digits=7):
+    """An array as nested lists of floats rounded to ``digits`` significant digits."""
+    return np.vectorize(lambda v: float(f'{v:.{digits}g}'), otypes=[float])(
+        np.asarray(array, dtype=np.float64)).tolist()
+
+
+def ood_parts(ood):
+    """
+    The parts of the score of an ``ood`` entry: a tuple of
+    ``'energy'``, ``'features'``, ``'inputs'``.
+    """
+    kind = ood.get('kind', 'energy')
+    return {'energy': ('energy',), 'mahalanobis': ('features',),
+            'input_statistics': ('inputs',),
+            'combined': ('features', 'inputs')}[kind]
+
+
+def ood_needs_features(ood):
+    """Whether the score of ``ood`` needs the penultimate features."""
+    return 'features' in ood_parts(ood)
+
+
+def _part_scores(part, entry, logits, features, cutouts, missing):
+    if part == 'energy':
+        return energy_score(logits)
+    if part == 'features':
+        return mahalanobis_features(features, entry['means'], entry['precision'])
+    return mahalanobis_statistics(input_statistics(cutouts, missing), entry['mean'],
+                                  entry['covariance'])
+
+
+def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
+    r"""
+    The out-of-distribution score of a model's ``ood`` entry; higher is
+    more unusual.
+
+    By ``ood['kind']`` (a missing ``kind`` reads as ``'energy'``):
+
+    ``'energy'``
+        `energy_score` of the calibrated ``logits``.
+    ``'mahalanobis'``
+        `mahalanobis_features` of the penultimate ``features``.
+    ``'input_statistics'``
+        `mahalanobis_statistics` of the `input_statistics` of
+        ``cutouts`` (in e-/s, with ``missing``).
+    ``'combined'``
+        :math:`\max(d_f / s_f, d_s / s_s)`: both distances, each divided
+        by its own scale (its quantile on in-distribution cutouts, stored
+        as ``ood['features']['scale']`` and ``ood['inputs']['scale']``).
+
+    Parameters
+    ----------
+    ood : dict
+        The entry (`fit_ood`).
+    logits, features, cutouts, missing : array-like, optional
+        What the kind needs: ``logits`` ``(N, C)`` for energy,
+        ``features`` ``(N, D)`` for the features part, ``cutouts``
+        ``(N, n_bands, 32, 32)`` (and optionally ``missing``) for the
+        input part.
+
+    Returns
+    -------
+    score : `~numpy.ndarray`
+        float64 ``(N,)``; NaN where it cannot be computed (a row that is
+        not finite).  Compare with ``ood['threshold']`` (`ood_flags`).
+    """
+    given = {'energy': logits, 'features': features, 'inputs': cutouts}
+    names = {'energy': 'logits', 'features': 'features', 'inputs': 'cutouts'}
+    parts = ood_parts(ood)
+    lacking = [names[part] for part in parts if given[part] is None]
+    if lacking:
+        msg = f'an ood entry of kind {ood.get("kind", "energy")!r} needs {lacking}'
+        raise ValueError(msg)
+    if len(parts) == 1:
+        return _part_scores(parts[0], ood.get(parts[0]), logits, features, cutouts,
+                            missing)
+    scaled = [_part_scores(part, ood[part], logits, features, cutouts, missing)
+              / ood[part]['scale'] for part in parts]
+    with np.errstate(invalid='ignore'):
+        return np.max(np.stack(scaled), axis=0)   # NaN if any part is NaN
+
+
+def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
+            quantile=0.99, fitted_on=''):
+    r"""
+    Fit the out-of-distribution score of a model on in-distribution
+    cutouts: the ``ood`` entry of its metadata.
+
+    For ``kind='energy'`` the threshold is the ``quantile`` of the energy
+    scores of all the cutouts.  For the Mahalanobis kinds the cutouts are
+    split in two, alternately (no random draw): the moments (class means
+    and shared covariance of the features, Lee et al. 2018; mean and
+    covariance of the `input_statistics`) are fitted on the even-numbered
+    cutouts, and the scales and the threshold are quantiles of the
+    distances of the odd-numbered ones, cutouts the moments have not
+    seen, so that the false-alarm rate on new in-distribution cutouts is
+    ``1 - quantile`` rather than more.  Fit it on validation cutouts the
+    model was not trained on.
+
+    Parameters
+    ----------
+    predictor : `~starcnet.models.Predictor` or `~starcnet.StarClusterClassifier`
+        The model.
+    cutouts : array-like
+        ``(N, n_bands, 32, 32)`` in-distribution cutouts in e-/s.
+    labels : array-like of int, optional
+        ``(N,)`` classes 1..C of the cutouts, for the class means of the
+        features; default: the model's own classes (argmax of the logits).
+    missing : array-like of bool, optional
+        ``(N, n_bands)`` bands without data.
+    kind : {'combined', 'mahalanobis', 'input_statistics', 'energy'}, optional
+        The score (see `ood_score`).
+    quantile : float, optional
+        In (0, 1): the fraction of in-distribution cutouts below the
+        threshold (0.99: 1% flagged).
+    fitted_on : str, optional
+        What the cutouts were, recorded with the entry.
+
+    Returns
+    -------
+    ood : dict
+        The ``ood`` entry, checked by `~starcnet.models.schema.check_ood`:
+        ``kind``, ``threshold``, ``quantile``, ``fitted_on``,
+        ``n_cutouts`` and, by kind, ``features`` (``means``,
+        ``precision``; ``scale`` when combined) and ``inputs``
+        (``statistics``, ``mean``, ``covariance``; ``scale`` when
+        combined), the numbers rounded to 7 significant digits.  Pass it
+        as ``metadata={'ood': ood, ...}`` to `~starcnet.models.save_model`
+        or ``dataclasses.replace(info, ood=ood)``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``quantile`` is not valid, or too few cutouts have
+        finite output (at least 4, and for the input statistics more than
+        their number with every statistic finite).
+    """
+    from .schema import OOD_KINDS
+
+    quantile = _check_quantile(quantile)
+    if kind not in OOD_KINDS:
+        msg = f'kind must be one of {OOD_KINDS}, got {kind!r}'
+        raise ValueError(msg)
+    inner = _predictor_of(predictor)
+    if 'features' in ood_parts({'kind': kind}):
+        logits, features = inner.logits(cutouts, missing, return_features=True)
+    else:
+        logits, features = inner.logits(cutouts, missing), None
+    return _fit_from_outputs(logits, features, cutouts, labels, missing, kind=kind,
+                             quantile=quantile, fitted_on=fitted_on)
+
+
+def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quantile,
+                      fitted_on):
+    """`fit_ood` from the network's outputs (one pass for several kinds)."""
+    from .schema import check_ood
+
+    parts = ood_parts({'kind': kind})
+    finite = np.isfinite(logits).all(axis=1)
+    if kind == 'energy':
+        scores = energy_score(logits)[finite]
+        if not scores.size:
+            msg = 'fit_ood needs cutouts with finite network output; none had'
+            raise ValueError(msg)
+        return check_ood(_ood_entry(scores, quantile, fitted_on), 'fit_ood')
+    cutouts = np.asarray(cutouts, dtype=np.float32)
+    if labels is None:
+        labels = np.where(finite, np.argmax(np.where(finite[:, None], logits, 0), 1) + 1, 0)
+    labels = np.asarray(labels).reshape(-1)
+    if labels.shape != (len(cutouts),):
+        msg = f'labels must have one class per cutout ({len(cutouts)}), got {labels.shape}'
+        raise ValueError(msg)
+    index = np.flatnonzero(finite)
+    moments, held = index[0::2], index[1::2]
+    if len(held) < 2:
+        msg = (f'fit_ood needs at least 4 cutouts with finite network output, '
+               f'got {len(index)}')
+        raise ValueError(msg)
+    miss = None if missing is None else np.asarray(missing, dtype=bool)
+
+    def subset(rows):
+        return None if miss is None else miss[rows]
+
+    entry = {'kind': kind}
+    distances = []
+    if 'features' in parts:
+        means, covariance = _shared_covariance(features[moments], labels[moments])
+        stored = {'means': _rounded(means), 'precision': _rounded(np.linalg.inv(covariance))}
+        distances.append(mahalanobis_features(features[held], stored['means'],
+                                              stored['precision']))
+        entry['features'] = stored
+    if 'inputs' in parts:
+        stats = input_statistics(cutouts[moments], subset(moments))
+        complete = np.isfinite(stats).all(axis=1)
+        if complete.sum() <= stats.shape[1]:
+            msg = (f'fit_ood needs more than {stats.shape[1]} cutouts with every input '
+                   f'statistic finite to fit their covariance, got {int(complete.sum())}')
+            raise ValueError(msg)
+        mean, covariance = _shared_covariance(stats[complete],
+                                              np.zeros(int(complete.sum())))
+        stored = {'statistics': statistics_names(cutouts.shape[1]),
+                  'mean': _rounded(mean[0]), 'covariance': _rounded(covariance)}
+        distances.append(mahalanobis_statistics(
+            input_statistics(cutouts[held], subset(held)), stored['mean'],
+            stored['covariance']))
+        entry['inputs'] = stored
+    if len(parts) == 2:
+        for part, distance in zip(parts, distances):
+            entry[part]['scale'] = float(f'{np.nanquantile(distance, quantile):.7g}')
+        score = np.max(np.stack([d / entry[p]['scale'] for p, d in zip(parts, distances)]),
+                       axis=0)
+    else:
+        score = distances[0]
+    score = score[np.isfinite(score)]
+    entry.update(threshold=float(np.quantile(score, quantile)), quantile=quantile,
+                 fitted_on=str(fitted_on), n_cutouts=int(len(index)))
+    return check_ood(entry, 'fit_ood')
 
 
 def fit_ood_threshold(predictor, cutouts, missing=None, *, quantile=0.99,
                       fitted_on=''):
     """
-    The OOD threshold of a model: a quantile of the energy scores of
-    in-distribution cutouts.
+    The energy OOD threshold of a model: a quantile of the energy scores
+    of in-distribution cutouts (``fit_ood(..., kind='energy')``).
 
     With the default ``quantile=0.99``, 1% of cutouts like ``cutouts``
     are flagged `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` (the false
-    alarm rate on in-distribution data).  Fit it on validation cutouts
-    the model was not trained on.
+    alarm rate on in-distribution data).  See `fit_ood` for the
+    Mahalanobis scores, which separate shifted inputs much better.
 
     Parameters
     ----------
@@ -312,8 +796,7 @@ def fit_ood_threshold(predictor, cutouts, missing=None, *, quantile=0.99,
     cutouts : array-like
         ``(N, n_bands, 32, 32)`` in-distribution cutouts in e-/s.
     missing : array-like of bool, optional
-        ``(N, n_bands)`` bands without data, as in
-        `~starcnet.models.Predictor.logits`.
+        ``(N, n_bands)`` bands without data.
     quantile : float, optional
         In (0, 1).
     fitted_on : str, optional
@@ -323,28 +806,16 @@ def fit_ood_threshold(predictor, cutouts, missing=None, *, quantile=0.99,
     -------
     ood : dict
         ``{'kind': 'energy', 'threshold': float, 'quantile': float,
-        'fitted_on': str, 'n_cutouts': int}``, the ``ood`` entry of a
-        model's metadata (`~starcnet.models.ModelInfo`); pass it as
-        ``metadata={'ood': ood, ...}`` to `~starcnet.models.save_model`
-        or ``dataclasses.replace(info, ood=ood)``.
+        'fitted_on': str, 'n_cutouts': int}``.
 
     Raises
     ------
     ValueError
         If ``quantile`` is not in (0, 1) or no cutout has a finite score.
     """
-    from .schema import check_ood
-
-    if (isinstance(quantile, bool) or not isinstance(quantile, (int, float, np.number))
-            or not 0 < quantile < 1):
-        msg = f'quantile must be a number in (0, 1), got {quantile!r}'
-        raise ValueError(msg)
-    scores = energy_score(_logits_of(predictor)(cutouts, missing))
-    scores = scores[np.isfinite(scores)]
-    if not scores.size:
-        msg = 'fit_ood_threshold needs cutouts with finite network output; none had'
-        raise ValueError(msg)
-    return check_ood(_ood_entry(scores, quantile, fitted_on), 'fit_ood_threshold')
+    _predictor_of(predictor, 'fit_ood_threshold')
+    return fit_ood(predictor, cutouts, missing=missing, kind='energy', quantile=quantile,
+                   fitted_on=fitted_on)
 
 
 def _ood_entry(scores, quantile, fitted_on):
@@ -362,9 +833,9 @@ def ood_flags(scores, ood):
     Parameters
     ----------
     scores : array-like
-        `energy_score` values.
+        `ood_score` values.
     ood : dict
-        The model's ``ood`` entry (`fit_ood_threshold`).
+        The model's ``ood`` entry (`fit_ood`).
 
     Returns
     -------
@@ -474,3 +945,16 @@ def review_priority(proba, flags=None, *, cluster_classes=(0, 1)):
         for flag, weight in REVIEW_FLAG_WEIGHTS.items():
             keep = np.where(flags & int(flag), keep * (1.0 - weight), keep)
     return _nan_rows(1.0 - keep, finite)
+
+
+def ood_summary(ood):
+    """
+    The entry without its matrices (kind, threshold, quantile, fitted_on,
+    n_cutouts and the scales of its parts): what a catalog records.
+    """
+    summary = {key: ood[key] for key in ('kind', 'threshold', 'quantile', 'fitted_on',
+                                         'n_cutouts') if key in ood}
+    for part in ('features', 'inputs'):
+        if part in ood and 'scale' in ood[part]:
+            summary[f'{part}_scale'] = ood[part]['scale']
+    return summary

@@ -128,6 +128,39 @@ def test_ood_column_and_flag(tmp_path, scene_with_outside):
     assert 'OUT_OF_DISTRIBUTION' in cat['starcnet_flags'].info.description
 
 
+def test_combined_ood_column_and_flag(tmp_path, scene_with_outside):
+    from starcnet.cutouts import extract_cutouts
+    from starcnet.simulation import simulate_candidates
+
+    bands, sources = scene_with_outside
+    plain = StarClusterClassifier(_save_tiny(tmp_path / 'plain.safetensors'))
+    x, labels = simulate_candidates(8, seed=3)
+    fitted = unc.fit_ood(plain, x, labels, kind='combined', fitted_on='simulated')
+    cutouts, _, missing = extract_cutouts([bands[b] for b in STARCNET_BANDS],
+                                          sources['x'][:-1], sources['y'][:-1],
+                                          return_missing=True)
+    logits, features = plain.predictor.logits(cutouts, missing, return_features=True)
+    scores = unc.ood_score(fitted, logits=logits, features=features, cutouts=cutouts,
+                           missing=missing)
+    assert np.ptp(scores) > 0
+    # a threshold in the middle of the scene's scores: some flagged, some not
+    ood = {**fitted, 'threshold': float(np.median(scores))}
+    clf = StarClusterClassifier(_save_tiny(tmp_path / 'ood.safetensors', ood=ood))
+    clf.batch_size = 4                                   # several batches
+    cat = clf(bands, sources)
+    np.testing.assert_allclose(cat['ood_score'][:-1], scores, rtol=1e-4)
+    assert cat['ood_score'].mask[-1]
+    flagged = (np.asarray(cat['starcnet_flags']) & CutoutFlag.OUT_OF_DISTRIBUTION) != 0
+    np.testing.assert_array_equal(flagged[:-1], np.asarray(cat['ood_score'][:-1])
+                                  > ood['threshold'])
+    assert 0 < flagged.sum() < len(scores)
+    assert not flagged[-1]
+    # the catalog records the entry without its matrices
+    assert cat.meta['starcnet']['ood'] == unc.ood_summary(ood)
+    assert 'features' not in cat.meta['starcnet']['ood']
+    assert 'Mahalanobis' in cat['ood_score'].info.description
+
+
 def test_flag_value():
     assert CutoutFlag.OUT_OF_DISTRIBUTION == 128
     assert CutoutFlag.OUT_OF_DISTRIBUTION not in CutoutFlag.UNCLASSIFIED
@@ -205,6 +238,8 @@ def test_cli_without_uncertainty_prints_no_trust_lines(tmp_path, tiny_model_path
 
 
 def test_fit_stores_an_ood_threshold():
+    # a validation set of 12: too small for the Mahalanobis score, so the
+    # energy threshold is stored
     from starcnet.training import fit
 
     rng = np.random.default_rng(0)
@@ -227,6 +262,38 @@ def test_fit_stores_an_ood_threshold():
     # without a validation set there is none
     assert 'ood' not in fit(x, labels, width=8, normalization=norm, epochs=1,
                             batch_size=16, val_fraction=0, seed=1).metadata
+
+
+def test_fit_stores_the_combined_score(tmp_path):
+    from starcnet.models import Predictor, load_model
+    from starcnet.models.schema import check_ood
+    from starcnet.training import fit, save_trained
+
+    rng = np.random.default_rng(0)
+    x = (0.1 + 0.02 * rng.normal(size=(120, 5, 32, 32))).astype(np.float32)
+    x[:, :, 14:18, 14:18] += rng.uniform(0.05, 0.5, (120, 5, 1, 1)).astype(np.float32)
+    labels = np.tile([1, 2, 3, 4], 30)
+    result = fit(x, labels, width=8, normalization={'kind': 'local'}, epochs=1,
+                 batch_size=16, val_fraction=0.5, seed=1)
+    ood = result.metadata['ood']
+    assert ood['kind'] == 'combined' and ood['quantile'] == 0.99
+    assert ood == check_ood(ood, config=result.metadata['config'])
+    assert ood['n_cutouts'] == result.history['n_val'] == 60
+    # the threshold is the quantile of the held-out half of the validation set
+    predictor = Predictor(result.module, {'kind': 'local'})
+    val = np.asarray(result.history['val_index'])[1::2]
+    logits, features = predictor.logits(x[val], return_features=True)
+    score = unc.ood_score(ood, logits=logits, features=features, cutouts=x[val])
+    assert ood['threshold'] == pytest.approx(np.quantile(score, 0.99), rel=1e-5)
+    # stored with the model and read back
+    path = tmp_path / 'trained.safetensors'
+    save_trained(result, path)
+    assert load_model(path)[1].ood == ood
+    # and it sees pixel values in counts
+    counts = x[val] * 1000.0
+    logits, features = predictor.logits(counts, return_features=True)
+    assert unc.ood_flags(unc.ood_score(ood, logits=logits, features=features,
+                                       cutouts=counts), ood).all()
 
 
 # -- the numbers mean something (bundled model, simulated candidates) -------------
@@ -317,3 +384,27 @@ def test_input_review_priority_renamed(tiny_model_path, scene):
         cat = StarClusterClassifier(tiny_model_path, device='cpu')(bands, sources)
     assert np.all(cat['input_review_priority'] == 1.0)
     assert not np.all(cat['review_priority'] == 1.0)
+
+
+def test_bundled_model_ships_a_combined_ood_entry(bundled):
+    from starcnet.models import get_model_info
+    from starcnet.simulation import simulate_candidates
+
+    ood = get_model_info('sim-small-v2').ood
+    assert ood is not None and ood['kind'] == 'combined'
+    assert bundled.model_info.ood == ood
+    assert len(ood['features']['means'][0]) == bundled.predictor.n_features() == 48
+    x, _ = simulate_candidates(8, seed=21)
+    predictor = bundled.predictor
+
+    def score(cutouts):
+        logits, features = predictor.logits(cutouts, return_features=True)
+        return unc.ood_score(ood, logits=logits, features=features, cutouts=cutouts)
+
+    # fresh candidates of the training simulator: few flagged (1% expected)
+    assert unc.ood_flags(score(x), ood).sum() <= 3
+    # the same in counts (x 1000 s): nearly all; with their bands reversed:
+    # scores clearly higher (about half above the threshold)
+    assert unc.ood_flags(score(x * 1000.0), ood).mean() >= 0.9
+    from starcnet.metrics import auroc
+    assert auroc(score(x), score(x[:, ::-1].copy())) > 0.85

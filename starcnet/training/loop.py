@@ -157,9 +157,12 @@ def fit(cutouts=None, labels=None, *, train_data=None, validation=None,
         negative log-likelihood of the kept state (`fit_temperature`) is
         in ``metadata['temperature']`` (1 without one) and is stored by
         `save_trained`; so is ``metadata['ood']``, the out-of-distribution
-        threshold (0.99 quantile of the energy scores of the calibrated
-        validation logits, see `starcnet.models.uncertainty`), absent
-        without a validation set.
+        score and threshold fitted on the validation set and its labels
+        (`starcnet.models.uncertainty.fit_ood`, kind ``'combined'``,
+        quantile 0.99: about 1% of cutouts like the validation set are
+        flagged; for a validation set of 26 cutouts or fewer, the 0.99
+        quantile of the energy scores instead), absent without a
+        validation set.
 
     Raises
     ------
@@ -522,8 +525,8 @@ class _BestState:
 def _calibrate(predictor, x_val, y_val):
     """
     Temperature of the kept state on the validation set, the NLL before
-    and after, and the out-of-distribution threshold of the calibrated
-    validation logits (`None` without a validation set).
+    and after, and the out-of-distribution entry (`_fit_ood`; `None`
+    without a validation set).
     """
     if not len(y_val):
         return 1.0, None, None
@@ -533,18 +536,31 @@ def _calibrate(predictor, x_val, y_val):
                'after': _mean_nll(val_logits / np.float32(temperature), y_val - 1)}
     log.info('temperature %.3f: validation NLL %.4f -> %.4f', temperature,
              val_nll['before'], val_nll['after'])
-    return temperature, val_nll, _ood_threshold(val_logits / np.float32(temperature))
+    return temperature, val_nll, _fit_ood(predictor, x_val, y_val, temperature)
 
 
-def _ood_threshold(logits):
-    """The 0.99 quantile of the energy scores of calibrated validation logits."""
-    from ..models.uncertainty import _ood_entry, energy_score
+def _fit_ood(predictor, x_val, y_val, temperature):
+    """
+    The ``ood`` entry of a trained model: the combined Mahalanobis score
+    (`starcnet.models.uncertainty.fit_ood`) fitted on the validation set
+    with its labels, at the 0.99 quantile; on a validation set too small
+    for it (at most 26 cutouts), the energy threshold of the calibrated
+    validation logits; `None` if no validation output is finite.
+    """
+    from ..models import uncertainty as unc
 
-    scores = energy_score(logits)
+    x = np.asarray(x_val)
+    what = f'the validation set of fit ({len(x)} cutouts)'
+    try:
+        return unc.fit_ood(predictor, x, np.asarray(y_val), kind='combined',
+                           quantile=0.99, fitted_on=what)
+    except ValueError as exc:
+        log.info('no Mahalanobis OOD score (%s): storing the energy threshold', exc)
+    scores = unc.energy_score(predictor.logits(x) / np.float32(temperature))
     scores = scores[np.isfinite(scores)]
     if not scores.size:
         return None
-    return _ood_entry(scores, 0.99, f'the validation set of fit ({scores.size} cutouts)')
+    return unc._ood_entry(scores, 0.99, what)
 
 
 def _fit_seeded(cutouts, labels, *, train_data, validation, model, width,

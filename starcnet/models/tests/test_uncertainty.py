@@ -99,7 +99,8 @@ def test_ood_flags_sign():
 def test_check_ood():
     assert check_ood(OOD) == OOD
     assert 'n_cutouts' not in check_ood({k: v for k, v in OOD.items() if k != 'n_cutouts'})
-    for bad, match in [({**OOD, 'kind': 'mahalanobis'}, 'kind'),
+    for bad, match in [({**OOD, 'kind': 'mahalanobis'}, "lacks \\['features'\\]"),
+                       ({**OOD, 'kind': 'knn'}, 'kind must be one of'),
                        ({**OOD, 'threshold': float('nan')}, 'threshold'),
                        ({**OOD, 'threshold': True}, 'threshold'),
                        ({**OOD, 'quantile': 1.0}, 'quantile'),
