@@ -5,7 +5,9 @@ disk at once, resumable, one file per reviewer), the labels written as
 catalog columns, and several reviewers merged with their agreement.
 
 The review web page that will write into these journals is to come;
-this is its storage layer, usable on its own.
+this is its storage layer, usable on its own.  `review_labels` and
+`ReviewOracle` hand the labels of chosen rows to the active-learning loop
+(`starcnet.training.ActiveLearner`).
 """
 
 from .journal import (CLASS_LABELS, JOURNAL_VERSION, LABELS, CatalogMismatchError,
@@ -13,8 +15,10 @@ from .journal import (CLASS_LABELS, JOURNAL_VERSION, LABELS, CatalogMismatchErro
                       read_journal)
 from .labels import LABEL_COLUMNS, labelled_catalog, write_labels
 from .merge import MergedReviews, cohen_kappa, merge_reviews
+from .oracle import ReviewOracle, review_labels
 
 __all__ = ['LABELS', 'CLASS_LABELS', 'JOURNAL_VERSION', 'LABEL_COLUMNS',
            'JournalError', 'CatalogMismatchError', 'TornLineWarning',
            'LabelJournal', 'read_journal', 'catalog_checksum', 'labelled_catalog',
-           'write_labels', 'merge_reviews', 'MergedReviews', 'cohen_kappa']
+           'write_labels', 'merge_reviews', 'MergedReviews', 'cohen_kappa',
+           'review_labels', 'ReviewOracle']
