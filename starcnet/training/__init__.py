@@ -39,12 +39,13 @@ from .results import TrainingResult, fit_temperature, save_trained
 __all__ = ['fit', 'FREEZABLE', 'dihedral_augment', 'class_weights',
            'fit_temperature', 'TrainingResult', 'LabelledCutouts',
            'cutouts_from_catalog', 'save_trained', 'ActiveLearner', 'select_batch',
-           'acquisition_scores']
+           'acquisition_scores', 'RULES', 'NO_CLASS', 'NOT_REVIEWED']
 
 # the names that need torch, imported on first use
 _LAZY = {'fit': 'loop', 'FREEZABLE': 'loop', 'dihedral_augment': 'augment',
          'ActiveLearner': 'active', 'select_batch': 'active',
-         'acquisition_scores': 'active'}
+         'acquisition_scores': 'active', 'RULES': 'active', 'NO_CLASS': 'active',
+         'NOT_REVIEWED': 'active'}
 
 
 def __getattr__(name):

@@ -103,7 +103,7 @@ def acquisition_scores(samples, rule='mutual_information', *, seed=0):
     >>> samples = np.array([[[0.7, 0.1, 0.1, 0.1], [0.9, 0.1, 0.0, 0.0]],
     ...                     [[0.7, 0.1, 0.1, 0.1], [0.0, 0.1, 0.9, 0.0]]])
     >>> acquisition_scores(samples).round(3)
-    array([0.   , 0.511])
+    array([0.   , 0.624])
     """
     _check_rule(rule)
     if rule == 'random':
