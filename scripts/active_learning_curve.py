@@ -102,6 +102,14 @@ def format_table(results):
                  f'labels: {100 * ref["test"]["accuracy"]:.1f} / '
                  f'{100 * ref["test"]["binary_accuracy"]:.1f} on the same test set '
                  '(one seed).\n')
+    checks = results.get('steps_check')
+    if checks:
+        text += ('\nFine-tuning length, one round of '
+                 f'{checks[0]["n_labels"]} random labels from the base model: '
+                 + '; '.join(f'{c["steps"]} steps: validation '
+                             f'{100 * c["validation"]["accuracy"]:.1f}, test '
+                             f'{100 * c["test"]["accuracy"]:.1f}' for c in checks)
+                 + ' (4-class accuracy, %).\n')
     return text
 
 
@@ -109,7 +117,7 @@ def figure(results, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.6))
     cfg = results['config']
     for ax, key, title in ((axes[0], 'accuracy', '4-class accuracy'),
                            (axes[1], 'binary_accuracy', 'binary accuracy (1-2 vs 3-4)')):
@@ -136,15 +144,16 @@ def figure(results, path):
         ax.set_xticks(budgets)
         ax.set_xticklabels([str(v) for v in budgets])
         ax.set_xlabel('kingsim labels (fine-tuning set)')
-        ax.set_ylabel(f'{title} on held-out kingsim (%)')
+        ax.set_ylabel('accuracy on held-out kingsim (%)')
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, frameon=False, loc='lower right')
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, frameon=False, loc='lower center', ncol=3)
     fig.suptitle(f'{cfg["base_model"]} (trained on starcnet.simulation) fine-tuned on k '
                  f'kingsim labels; tested on {cfg["test_size"]} held-out kingsim candidates'
                  f'\n(mean ± standard deviation over seeds; pool of {cfg["pool_size"]})',
                  fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     tmp = Path(str(path) + '.tmp.png')
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
@@ -184,6 +193,31 @@ def run_learner(pool, pool_y, test, val, *, rule, seed, budgets, args, restart=T
     learner.run(budgets, test=test, callback=progress)
     return {'seed': seed, 'restart': restart, 'points': points,
             'seconds': round(time.time() - t0, 1)}
+
+
+def steps_check(pool, pool_y, test, val, args):
+    """
+    Fine-tuning length: one round of the largest budget of random labels
+    (the same labels for every length), fine-tuned with each number of
+    steps from the base model.
+    """
+    from starcnet.training import ActiveLearner
+    out = []
+    for steps in args.steps_check:
+        learner = ActiveLearner(pool, lambda idx: pool_y[idx], model=args.model,
+                                rule='random', steps=steps, max_epochs=1000,
+                                fit_options={'batch_size': args.batch_size,
+                                             'freeze': tuple(args.freeze)}, seed=100)
+        t0 = time.time()
+        learner.run([max(args.budgets)])
+        entry = {'steps': steps, 'n_labels': learner.n_labelled,
+                 'test': learner.evaluate(*test), 'validation': learner.evaluate(*val),
+                 'seconds': round(time.time() - t0, 1)}
+        print(f'steps check: {steps} steps on {entry["n_labels"]} random labels: val '
+              f'{100 * entry["validation"]["accuracy"]:.1f}%, test '
+              f'{100 * entry["test"]["accuracy"]:.1f}% ({entry["seconds"]:.0f} s)', flush=True)
+        out.append(entry)
+    return out
 
 
 def reference(pool, pool_y, test, val, args):
@@ -234,6 +268,11 @@ def main(argv=None):
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--work-dir', default=str(REPO / 'build' / 'active_learning'))
     parser.add_argument('--output-dir', default=str(REPO / 'docs'))
+    parser.add_argument('--steps-check', type=int, nargs='*', default=[60, 300],
+                        help='fine-tuning steps compared on one round of the largest '
+                             'budget of random labels (restart), after the curve')
+    parser.add_argument('--only-steps-check', action='store_true',
+                        help='run only the steps check, adding it to the JSON')
     parser.add_argument('--plot-only', action='store_true',
                         help='redraw figure and table from the JSON')
     args = parser.parse_args(argv)
@@ -256,6 +295,11 @@ def main(argv=None):
                         workers=args.workers, cache=cache)
     print(f'sets ready after {time.time() - t0:.0f} s: pool {len(pool_y)}, test '
           f'{len(test[1])}, validation {len(val[1])}', flush=True)
+    if args.only_steps_check:
+        results = json.loads((out / 'active_learning_curve.json').read_text())
+        results['steps_check'] = steps_check(pool, pool_y, test, val, args)
+        write_outputs(results, out)
+        return 0
     base = _as_predictor(args.model, 'cpu')
     base_point = {'budget': 0, 'test': _accuracies(base.proba(test[0]), test[1]),
                   'validation': _accuracies(base.proba(val[0]), val[1]),
@@ -299,6 +343,8 @@ def main(argv=None):
     if args.reference_epochs:
         results['reference'] = reference(pool, pool_y, test, val, args)
     results['seconds'] = round(time.time() - t0, 1)
+    if args.steps_check:
+        results['steps_check'] = steps_check(pool, pool_y, test, val, args)
     write_outputs(results, out)
     print(format_table(results))
     print(f'done in {time.time() - t0:.0f} s')
