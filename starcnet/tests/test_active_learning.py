@@ -290,3 +290,46 @@ def test_labels_from_journal_and_catalog(tiny, pool, tmp_path):
         review_labels(ecsv, rows, class_column='klass')
     with pytest.raises(TypeError, match='source must be'):
         review_labels(3, rows)
+
+
+# -- the curve script's outputs (source checkout only) ---------------------------
+def test_curve_script_table_and_figure(tmp_path):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / 'scripts' / 'active_learning_curve.py'
+    if not script.exists():
+        pytest.skip('needs the source checkout')
+    saved = list(sys.path)
+    try:
+        spec = importlib.util.spec_from_file_location('active_learning_curve', script)
+        curve = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(curve)
+    finally:
+        sys.path[:] = saved
+
+    def point(budget, acc):
+        return {'budget': budget, 'test': {'accuracy': acc, 'binary_accuracy': acc + 0.2},
+                'validation': {'accuracy': acc, 'binary_accuracy': acc}}
+
+    results = {
+        'config': {'base_model': 'tiny', 'width': 4, 'pool_size': 20, 'test_size': 8},
+        'runs': {'random': [{'points': [point(0, 0.4), point(10, 0.5)]},
+                            {'points': [point(0, 0.4), point(10, 0.6)]}],
+                 'mutual_information': [{'points': [point(0, 0.4), point(10, 0.45)]}]},
+        'reference': {'n_labels': 10, 'epochs': 2,
+                      'test': {'accuracy': 0.3, 'binary_accuracy': 0.55}},
+        'steps_check': [{'steps': 5, 'n_labels': 10, 'test': {'accuracy': 0.5},
+                         'validation': {'accuracy': 0.25}}]}
+    assert curve.summarise(results['runs']['random'], 'accuracy') == {
+        0: (0.4, 0.0, 2), 10: (pytest.approx(0.55), pytest.approx(0.05), 2)}
+    curve.write_outputs(results, tmp_path)
+    table = (tmp_path / 'active_learning_table.inc').read_text()
+    assert '55.0 ± 5.0 / 75.0 ± 5.0 (n=2)' in table          # random at 10 labels
+    assert '45.0 ± 0.0 / 65.0 ± 0.0 (n=1)' in table          # mutual information
+    assert 'from scratch (2 epochs) on 10 randomly chosen pool labels: 30.0 / 55.0' in table
+    assert '5 steps: validation 25.0, test 50.0' in table
+    assert json.loads((tmp_path / 'active_learning_curve.json').read_text()) == results
+    assert (tmp_path / '_static' / 'active_learning_curve.png').stat().st_size > 1000
