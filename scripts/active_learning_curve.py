@@ -160,19 +160,20 @@ def figure(results, path):
     os.replace(tmp, path)
 
 
-def write_outputs(results, out):
+def write_outputs(results, out, stem='active_learning'):
     out = Path(out)
-    (out / 'active_learning_curve.json').write_text(json.dumps(results, indent=1) + '\n')
+    (out / f'{stem}_curve.json').write_text(json.dumps(results, indent=1) + '\n')
     if any(results['runs'].values()):
-        (out / 'active_learning_table.inc').write_text(format_table(results))
+        (out / f'{stem}_table.inc').write_text(format_table(results))
         (out / '_static').mkdir(exist_ok=True)
-        figure(results, out / '_static' / 'active_learning_curve.png')
+        figure(results, out / '_static' / f'{stem}_curve.png')
 
 
 def run_learner(pool, pool_y, test, val, *, rule, seed, budgets, args, restart=True):
     from starcnet.training import ActiveLearner
     learner = ActiveLearner(pool, lambda idx: pool_y[idx], model=args.model, rule=rule,
                             n_samples=args.n_samples, restart=restart, steps=args.steps,
+                            steps_per_label=args.steps_per_label,
                             fit_options={'batch_size': args.batch_size,
                                          'freeze': tuple(args.freeze)},
                             seed=seed)
@@ -259,6 +260,8 @@ def main(argv=None):
                              "round's model (0: not measured)")
     parser.add_argument('--n-samples', type=int, default=16)
     parser.add_argument('--steps', type=int, default=60, help='gradient steps per fine-tuning')
+    parser.add_argument('--steps-per-label', type=float, default=0.0,
+                        help='more steps with more labels: max(steps, this x labels)')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--freeze', nargs='*', default=['convs'],
                         help='parts of the network not fine-tuned (fit freeze=)')
@@ -273,12 +276,16 @@ def main(argv=None):
                              'budget of random labels (restart), after the curve')
     parser.add_argument('--only-steps-check', action='store_true',
                         help='run only the steps check, adding it to the JSON')
+    parser.add_argument('--stem', default='active_learning',
+                        help='output names: <stem>_curve.json, <stem>_table.inc, '
+                             '_static/<stem>_curve.png')
     parser.add_argument('--plot-only', action='store_true',
                         help='redraw figure and table from the JSON')
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
     if args.plot_only:
-        write_outputs(json.loads((out / 'active_learning_curve.json').read_text()), out)
+        write_outputs(json.loads((out / f'{args.stem}_curve.json').read_text()), out,
+                      args.stem)
         return 0
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     import torch
@@ -296,9 +303,9 @@ def main(argv=None):
     print(f'sets ready after {time.time() - t0:.0f} s: pool {len(pool_y)}, test '
           f'{len(test[1])}, validation {len(val[1])}', flush=True)
     if args.only_steps_check:
-        results = json.loads((out / 'active_learning_curve.json').read_text())
+        results = json.loads((out / f'{args.stem}_curve.json').read_text())
         results['steps_check'] = steps_check(pool, pool_y, test, val, args)
-        write_outputs(results, out)
+        write_outputs(results, out, args.stem)
         return 0
     base = _as_predictor(args.model, 'cpu')
     base_point = {'budget': 0, 'test': _accuracies(base.proba(test[0]), test[1]),
@@ -316,7 +323,8 @@ def main(argv=None):
                    'pool_size': int(len(pool_y)), 'test_size': int(len(test[1])),
                    'validation_size': int(len(val[1])), 'seeds': SEEDS,
                    'budgets': [0] + list(args.budgets), 'n_samples': args.n_samples,
-                   'steps': args.steps, 'batch_size': args.batch_size,
+                   'steps': args.steps, 'steps_per_label': args.steps_per_label,
+                   'batch_size': args.batch_size,
                    'freeze': list(args.freeze), 'restart': True,
                    'sampling': 'head (branch features once, dropout masks and head drawn)',
                    'threads': args.threads, 'command': ' '.join(
@@ -330,14 +338,14 @@ def main(argv=None):
                               budgets=args.budgets, args=args)
             run['points'].insert(0, base_point)
             results['runs'][rule].append(run)
-            write_outputs(results, out)
+            write_outputs(results, out, args.stem)
         if repeat < args.continue_repeats:
             run = run_learner(pool, pool_y, test, val, rule='mutual_information',
                               seed=100 + repeat, budgets=args.budgets, args=args,
                               restart=False)
             run['points'].insert(0, base_point)
             results['runs']['mutual_information-continue'].append(run)
-            write_outputs(results, out)
+            write_outputs(results, out, args.stem)
         print(f'repeat {repeat + 1}/{args.repeats} done after {time.time() - t0:.0f} s',
               flush=True)
     if args.reference_epochs:
@@ -345,7 +353,7 @@ def main(argv=None):
     results['seconds'] = round(time.time() - t0, 1)
     if args.steps_check:
         results['steps_check'] = steps_check(pool, pool_y, test, val, args)
-    write_outputs(results, out)
+    write_outputs(results, out, args.stem)
     print(format_table(results))
     print(f'done in {time.time() - t0:.0f} s')
     return 0

@@ -276,6 +276,7 @@ def test_labels_from_journal_and_catalog(tiny, pool, tmp_path):
     assert learner.n_labelled == 3 and learner.queried.sum() == 4
     learner.retrain()
     assert learner.result.metadata['training']['n_cutouts'] == 3
+    assert 'rounds=1' in repr(learner)          # the next query draws new seeds
     # the same from the labelled catalog written from the journal
     ecsv = tmp_path / 'labels.ecsv'
     write_labels(catalog, path, ecsv)
@@ -333,3 +334,14 @@ def test_curve_script_table_and_figure(tmp_path):
     assert '5 steps: validation 25.0, test 50.0' in table
     assert json.loads((tmp_path / 'active_learning_curve.json').read_text()) == results
     assert (tmp_path / '_static' / 'active_learning_curve.png').stat().st_size > 1000
+
+
+def test_fine_tuning_length(tiny, pool):
+    learner = _learner(tiny, pool, steps=60)
+    # batch 8 (from _learner): 100 labels are 13 batches an epoch
+    assert learner._epochs(100) == 5 and learner._epochs(8) == 50    # max_epochs 50
+    longer = _learner(tiny, pool, steps=60, steps_per_label=1.3)
+    assert longer._epochs(100) == 10          # 130 steps
+    assert longer._epochs(10) == 30           # 60 steps at least, 2 batches an epoch
+    with pytest.raises(ValueError, match='steps_per_label must be'):
+        _learner(tiny, pool, steps_per_label=-1)

@@ -357,6 +357,9 @@ class ActiveLearner:
         ``ceil(steps / batches per epoch)`` of them, at most
         ``max_epochs``), so that its cost hardly depends on the number of
         labels.
+    steps_per_label : float, optional
+        With more labels, more steps: ``max(steps, ceil(steps_per_label *
+        n_labelled))``.  Default 0 (``steps`` whatever the labels).
     max_epochs : int, optional
         Cap on the epochs of one fine-tuning.
     fit_options : dict, optional
@@ -406,8 +409,8 @@ class ActiveLearner:
     """
 
     def __init__(self, cutouts, oracle=None, *, model=None, rule='mutual_information',
-                 missing=None, n_samples=16, restart=True, steps=60, max_epochs=50,
-                 fit_options=None, sampling='auto', seed=0, device='cpu'):
+                 missing=None, n_samples=16, restart=True, steps=60, steps_per_label=0.0,
+                 max_epochs=50, fit_options=None, sampling='auto', seed=0, device='cpu'):
         from .. import conf
         from ..models.inference import Predictor
 
@@ -436,6 +439,10 @@ class ActiveLearner:
                 msg = f'{name} must be a positive integer, got {value!r}'
                 raise ValueError(msg)
         self.n_samples, self.steps, self.max_epochs = int(n_samples), int(steps), int(max_epochs)
+        if not np.isfinite(steps_per_label) or steps_per_label < 0:
+            msg = f'steps_per_label must be a number >= 0, got {steps_per_label!r}'
+            raise ValueError(msg)
+        self.steps_per_label = float(steps_per_label)
         self.restart = bool(restart)
         self.fit_options = {'batch_size': 32, 'val_fraction': 0.0}
         self.fit_options.update(fit_options or {})
@@ -533,13 +540,17 @@ class ActiveLearner:
 
     def _epochs(self, n):
         batches = math.ceil(n / int(self.fit_options['batch_size']))
-        return max(1, min(self.max_epochs, math.ceil(self.steps / batches)))
+        steps = max(self.steps, math.ceil(self.steps_per_label * n))
+        return max(1, min(self.max_epochs, math.ceil(steps / batches)))
 
     def retrain(self):
         """
         Fine-tune on every candidate labelled so far (from the base model,
         or with ``restart=False`` from the current one); sets `result`
         and `predictor`.
+
+        Each call ends a round: the next `query` and `retrain` draw the
+        next round's seeds.
 
         Returns
         -------
@@ -552,7 +563,7 @@ class ActiveLearner:
         rows = np.flatnonzero(self.labels > 0)
         if not rows.size:
             return None
-        _, fit_seed = self._seeds(max(self._round, 1))
+        _, fit_seed = self._seeds(self._round + 1)
         kwargs = dict(self.fit_options, epochs=self._epochs(rows.size), seed=fit_seed,
                       device=self.device)
         cutouts = self.cutouts[rows]
@@ -570,6 +581,7 @@ class ActiveLearner:
                 result = fit(cutouts, self.labels[rows], model=path, **kwargs)
         self.result = result
         self.predictor = _as_predictor(result, self.device)
+        self._round += 1            # a fine-tuning ends a round
         return result
 
     def evaluate(self, cutouts, labels, missing=None):
@@ -608,9 +620,9 @@ class ActiveLearner:
                    'indices; it must return one label per index')
             raise ValueError(msg)
         self.teach(chosen, labels)
-        self._round += 1
         t1 = time.time()
-        self.retrain()
+        if self.retrain() is None:
+            self._round += 1        # nothing to fine-tune on: the round still counts
         entry = {'round': self._round, 'chosen': chosen.tolist(),
                  'n_queried': int(self.queried.sum()), 'n_labelled': self.n_labelled,
                  'class_counts': np.bincount(self.labels[self.labels > 0],
