@@ -27,9 +27,15 @@ budget of randomly chosen kingsim labels.
 
 Writes ``docs/active_learning_curve.json``,
 ``docs/_static/active_learning_curve.png`` and
-``docs/active_learning_table.inc``; the candidate sets are cached in
+``docs/active_learning_table.inc`` (``--stem`` changes the
+``active_learning`` of these names); the candidate sets are cached in
 ``--work-dir``.  ``--plot-only`` redraws the figure and table from the
-JSON.
+JSON.  The second curve of ``docs/active_learning.rst`` (fine-tuning
+that grows with the labels) is::
+
+    python scripts/active_learning_curve.py --rules mutual_information random \
+        --continue-repeats 0 --reference-epochs 0 --steps-check \
+        --steps-per-label 0.4 --stem active_learning_long
 """
 
 import argparse
