@@ -23,9 +23,12 @@ temperature scaling fitted on the validation set (`fit_temperature`).
 The parts: ``starcnet.training.data`` (cutouts from catalogs, splits,
 class weights; numpy only), ``starcnet.training.augment`` (torch),
 ``starcnet.training.loop`` (`fit`) and ``starcnet.training.results``
-(`TrainingResult`, `fit_temperature`, `save_trained`).  Importing
+(`TrainingResult`, `fit_temperature`, `save_trained`);
+``starcnet.training.active`` chooses which candidates to label next
+(`select_batch`) and runs the active-learning loop (`ActiveLearner`).  Importing
 ``starcnet.training`` imports torch only when a torch-side name
-(`fit`, `dihedral_augment`, `FREEZABLE`) is first used.
+(`fit`, `dihedral_augment`, `FREEZABLE`, `ActiveLearner`, `select_batch`,
+`acquisition_scores`) is first used.
 """
 
 import importlib
@@ -35,10 +38,14 @@ from .results import TrainingResult, fit_temperature, save_trained
 
 __all__ = ['fit', 'FREEZABLE', 'dihedral_augment', 'class_weights',
            'fit_temperature', 'TrainingResult', 'LabelledCutouts',
-           'cutouts_from_catalog', 'save_trained']
+           'cutouts_from_catalog', 'save_trained', 'ActiveLearner', 'select_batch',
+           'acquisition_scores', 'RULES', 'NO_CLASS', 'NOT_REVIEWED']
 
 # the names that need torch, imported on first use
-_LAZY = {'fit': 'loop', 'FREEZABLE': 'loop', 'dihedral_augment': 'augment'}
+_LAZY = {'fit': 'loop', 'FREEZABLE': 'loop', 'dihedral_augment': 'augment',
+         'ActiveLearner': 'active', 'select_batch': 'active',
+         'acquisition_scores': 'active', 'RULES': 'active', 'NO_CLASS': 'active',
+         'NOT_REVIEWED': 'active'}
 
 
 def __getattr__(name):
