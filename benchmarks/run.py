@@ -358,8 +358,10 @@ def options_child(spec):
     Time the network part of the classifier with each option of `OPTIONS`
     in this fresh process, interleaved; what ``StarClusterClassifier``
     computes per batch: the plain pass (softmax and ``review_priority``
-    included), the energy OOD score of its logits, and the Monte Carlo
-    samples and their summary.
+    included), the same pass with its penultimate features and the
+    model's OOD score (`starcnet.models.uncertainty.ood_score` of its
+    ``ood`` entry, the energy score for a model without one), and the
+    Monte Carlo samples and their summary.
     """
     import torch
 
@@ -371,10 +373,18 @@ def options_child(spec):
     cutouts = np.load(spec['cutouts'])
     device = spec.get('device', 'cpu')
     clf = StarClusterClassifier(spec['model'], device=device, batch_size=256)
+    entry = clf.model_info.ood or {'kind': 'energy', 'threshold': 0.0, 'quantile': 0.99}
 
-    def option(n_samples):
+    def score(logits, features):
+        return unc.ood_score(entry, logits=logits, features=features, cutouts=cutouts)
+
+    def option(n_samples, ood):
         def run():
-            logits = clf.predict_logits(cutouts)
+            if ood:
+                logits, features = clf.predictor.logits(cutouts, return_features=True)
+                score(logits, features)
+            else:
+                logits = clf.predictor.logits(cutouts)
             proba = softmax(logits)
             if n_samples:
                 samples = clf.predictor.sample_proba(cutouts, n_samples=n_samples, seed=0)
@@ -383,26 +393,21 @@ def options_child(spec):
         return run
 
     with large_cpu_buffers():
-        functions = {name: option(n) for name, n, ood in OPTIONS if not ood}
+        functions = {name: option(n, ood) for name, n, ood in OPTIONS}
         # first-call costs not timed
-        logits = clf.predict_logits(cutouts)
+        logits, features = clf.predictor.logits(cutouts, return_features=True)
         clf.predictor.sample_proba(cutouts[:64], n_samples=2, seed=0)
         times = interleaved(functions, spec['repeats'])
-    # the OOD score is the energy of the plain pass's logits, no pass of
-    # its own: timed alone (a difference of two runs would be noise) and
-    # added to each plain run
-    energy = []
-    for _ in range(50):
+    # the score itself, from the pass's logits and features, timed alone
+    alone = []
+    for _ in range(20):
         start = time.perf_counter()
-        unc.energy_score(logits)
-        energy.append(time.perf_counter() - start)
-    energy = statistics.median(energy)
-    for name, _, ood in OPTIONS:
-        if ood:
-            times[name] = [t + energy for t in times['plain']]
+        score(logits, features)
+        alone.append(time.perf_counter() - start)
     device_name = (torch.cuda.get_device_name(device) if device.startswith('cuda')
                    else 'cpu')
-    print(json.dumps({'times': times, 'device': device_name, 'energy_seconds': energy,
+    print(json.dumps({'times': times, 'device': device_name,
+                      'ood_seconds': statistics.median(alone), 'ood_kind': entry['kind'],
                       'threads': torch.get_num_threads()}))
 
 
@@ -431,8 +436,8 @@ def bench_options(rows, cutouts, repeats, directory, model, device='cpu', table=
         if n_samples:
             note += f' ({passes} network passes)'
         if name == 'ood_score':
-            note += (f' (the energy score of the plain logits, no pass of its own: '
-                     f'{1e3 * result["energy_seconds"]:.2f} ms, timed alone)')
+            note += (f' (the {result["ood_kind"]} score from the same pass: '
+                     f'{1e3 * result["ood_seconds"]:.2f} ms of it, timed alone)')
         rows.append((f'options {label}, {n} cutouts: {name}', n / seconds, factor, note))
         lines.append((name, n_samples, passes, seconds, 1 / factor))
     if table:

@@ -4,9 +4,11 @@ The ``starcnet`` command line, a thin layer over the Python API.
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -107,14 +109,18 @@ def _trust_summary(catalog, classes):
     classified = ~np.ma.getmaskarray(classes)
     flags = np.ma.getdata(catalog['starcnet_flags']).astype(int)
     ood = classified & ((flags & CutoutFlag.OUT_OF_DISTRIBUTION) != 0)
-    uncertain = np.zeros(len(catalog), bool) if uncertain is None else uncertain
-    lines = [f'  confident: {int(np.count_nonzero(classified & ~uncertain & ~ood))}']
-    if 'class_quality' in catalog.colnames:
+    lines = []
+    if uncertain is not None:
+        lines.append(f'  confident: {int(np.count_nonzero(classified & ~uncertain & ~ood))}')
         lines.append(f'  uncertain (class_quality < {UNCERTAIN_QUALITY:g}): '
                      f'{int(np.count_nonzero(uncertain))}')
     if has_ood:
         lines.append(f'  out of distribution (OUT_OF_DISTRIBUTION flag): '
                      f'{int(np.count_nonzero(ood))}')
+    if uncertain is None:
+        # without samples there is no measure of the model's own doubt:
+        # "not flagged" is not "confident"
+        lines.append('  (confident / uncertain: run with --uncertainty mc_dropout)')
     return lines
 
 
@@ -341,9 +347,35 @@ def cmd_review(args):
         raise CLIError(str(exc)) from None
     band_paths = _band_paths(args.bands)
     image = MultiBandImage.read(band_paths, hdu=args.hdu)
-    serve_review(args.catalog, image, reviewer=args.reviewer, journal=args.journal,
-                 labels_out=args.labels_out, port=args.port, queue=args.queue,
-                 seed=args.seed, open_browser=not args.no_browser)
+    with _interrupt_on_sigterm():
+        serve_review(args.catalog, image, reviewer=args.reviewer, journal=args.journal,
+                     labels_out=args.labels_out, port=args.port, queue=args.queue,
+                     seed=args.seed, open_browser=not args.no_browser)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """
+    SIGTERM (``kill``, a service manager) and SIGINT stop the command as
+    Ctrl-C does, also where the shell started it with SIGINT ignored (a
+    background job), so that it shuts down cleanly; the handlers are
+    restored afterwards.  Only for commands run from `main` (the process
+    is ours); the library never installs signal handlers.
+    """
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _default_model():

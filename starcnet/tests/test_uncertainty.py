@@ -231,10 +231,21 @@ def test_cli_uncertainty_summary(tmp_path, capsys):
 
 
 def test_cli_without_uncertainty_prints_no_trust_lines(tmp_path, tiny_model_path, capsys):
-    args, catalog, _ = write_test_scene(tmp_path)
+    args, catalog, sources = write_test_scene(tmp_path)
     assert main(['classify', *args, '--catalog', str(catalog), '--model',
                  str(tiny_model_path), '--output', str(tmp_path / 'o.ecsv')]) == 0
     assert 'confident' not in capsys.readouterr().out
+    # a model with an OOD entry but no sampling: the OOD count, and no
+    # claim that the unflagged sources are confident
+    model = _save_tiny(tmp_path / 'm.safetensors',
+                       ood={'kind': 'energy', 'threshold': -1e9, 'quantile': 0.99,
+                            'fitted_on': 'nothing: every source is flagged'})
+    assert main(['classify', *args, '--catalog', str(catalog), '--model', str(model),
+                 '--output', str(tmp_path / 'p.ecsv')]) == 0
+    text = capsys.readouterr().out
+    assert f'out of distribution (OUT_OF_DISTRIBUTION flag): {len(sources)}' in text
+    assert 'confident:' not in text and 'uncertain (' not in text
+    assert 'run with --uncertainty mc_dropout' in text
 
 
 def test_fit_stores_an_ood_threshold():

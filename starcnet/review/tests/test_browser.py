@@ -102,7 +102,7 @@ class Server:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)   # stops it as Ctrl-C does
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
