@@ -683,8 +683,9 @@ def main(argv=None):
                           starcnet_rate=wide and wide.get('float32'), device=args.device)
         if 'options' not in args.skip:
             n_options = args.options_cutouts or (64 if args.quick else 256)
-            bench_options(rows, _take(cutouts, n_options), repeats, directory, bundled,
-                          device=args.device, table=args.options_table)
+            # by name: a bundled model's OOD entry may be in the registry only
+            bench_options(rows, _take(cutouts, n_options), repeats, directory,
+                          bundled_name, device=args.device, table=args.options_table)
         del arrays, cutouts
         peak = None
         if 'e2e' not in args.skip:
