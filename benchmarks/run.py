@@ -451,8 +451,8 @@ def write_options_table(path, lines, n, label, device, repeats):
             'cost vs plain')
     body = []
     for name, n_samples, passes, seconds, cost in lines:
-        option = ('plain (``uncertainty=None``)' if name == 'plain'
-                  else '``ood_score`` on' if name == 'ood_score'
+        option = ('plain (no OOD score)' if name == 'plain'
+                  else 'with ``ood_score`` (the default)' if name == 'ood_score'
                   else f"``uncertainty='mc_dropout'``, ``n_samples={n_samples}``")
         body.append((option, str(passes), f'{seconds:.2f}', f'{cost:.2f}'))
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
