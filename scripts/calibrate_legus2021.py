@@ -141,26 +141,18 @@ def figure(result, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from astropy.table import Table
 
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.0), sharey=True)
+    from starcnet.visualization import plot_reliability_diagram
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), sharey=True)
     pooled = result['pooled']
     for ax, key, title in ((axes[0], 'raw', 'raw logits (T = 1)'),
                            (axes[1], 'leave_one_out', 'T fitted on the other galaxies')):
-        rel = pooled[key]['reliability']
-        centres = (np.array(rel['lower']) + np.array(rel['upper'])) / 2
-        ok = np.array(rel['count']) > 0
-        ax.plot([0, 1], [0, 1], color='0.6', ls='--', lw=1, label='calibrated')
-        ax.bar(centres[ok], np.array(rel['accuracy'])[ok], width=0.09, color='#4477aa',
-               alpha=0.8, label='accuracy in bin')
-        ax.plot(np.array(rel['confidence'])[ok], np.array(rel['accuracy'])[ok], 'o-',
-                color='#cc3311', ms=4, label='accuracy at mean confidence')
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel('top-class probability')
-        ax.set_title(f'{title}\nECE {pooled[key]["ece"]:.3f}, NLL {pooled[key]["nll"]:.3f}',
-                     fontsize=9)
-    axes[0].set_ylabel('accuracy (human class)')
-    axes[0].legend(loc='upper left', fontsize=8, frameon=False)
+        curve = Table(pooled[key]['reliability'])
+        plot_reliability_diagram(curve=curve, ax=ax,
+                                 title=f'{title}; NLL {pooled[key]["nll"]:.3f}')
+    axes[1].set_ylabel('')
     fig.suptitle(f'legus-2021 on {pooled["raw"]["n"]} human-labelled candidates of '
                  'NGC 1566, NGC 3344, UGCA 281 (probably training galaxies)', fontsize=9)
     fig.tight_layout()

@@ -78,6 +78,32 @@ def _positions(sources, wcs):
     return table, x, y
 
 
+def check_uncertainty_options(uncertainty, n_samples, seed):
+    """
+    Check the ``uncertainty``, ``n_samples`` and ``seed`` options of
+    `StarClusterClassifier` (also on a Dask client before any task is
+    sent, `starcnet.distributed`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or ``n_samples`` that is not an integer >= 2.
+    TypeError
+        For a ``seed`` that is not an integer.
+    """
+    if uncertainty is not None and uncertainty not in UNCERTAINTY_METHODS:
+        msg = (f'uncertainty must be None or one of {UNCERTAINTY_METHODS}, '
+               f'got {uncertainty!r}')
+        raise ValueError(msg)
+    if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
+            or n_samples < 2):
+        msg = f'n_samples must be an integer >= 2, got {n_samples!r}'
+        raise ValueError(msg)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        msg = f'seed must be an integer, got {seed!r}'
+        raise TypeError(msg)
+
+
 class StarClusterClassifier:
     """
     Classify star-cluster candidates into the four LEGUS classes.
@@ -165,17 +191,7 @@ class StarClusterClassifier:
                  uncertainty=None, n_samples=16, seed=0, temperature=None):
         from .models.inference import Predictor
 
-        if uncertainty is not None and uncertainty not in UNCERTAINTY_METHODS:
-            msg = (f'uncertainty must be None or one of {UNCERTAINTY_METHODS}, '
-                   f'got {uncertainty!r}')
-            raise ValueError(msg)
-        if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
-                or n_samples < 2):
-            msg = f'n_samples must be an integer >= 2, got {n_samples!r}'
-            raise ValueError(msg)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            msg = f'seed must be an integer, got {seed!r}'
-            raise TypeError(msg)
+        check_uncertainty_options(uncertainty, n_samples, seed)
         self.uncertainty = uncertainty
         self.n_samples = int(n_samples)
         self.seed = int(seed)

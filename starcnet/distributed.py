@@ -165,19 +165,9 @@ def _classifier(model, device, batch_size, precision, uncertainty=None, n_sample
 
 def _check_uncertainty(uncertainty, n_samples, seed):
     """The classifier's checks of its uncertainty options, on the client."""
-    from .classifier import UNCERTAINTY_METHODS
+    from .classifier import check_uncertainty_options
 
-    if uncertainty is not None and uncertainty not in UNCERTAINTY_METHODS:
-        msg = (f'uncertainty must be None or one of {UNCERTAINTY_METHODS}, '
-               f'got {uncertainty!r}')
-        raise ValueError(msg)
-    if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
-            or n_samples < 2):
-        msg = f'n_samples must be an integer >= 2, got {n_samples!r}'
-        raise ValueError(msg)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        msg = f'seed must be an integer, got {seed!r}'
-        raise TypeError(msg)
+    check_uncertainty_options(uncertainty, n_samples, seed)
 
 
 @contextlib.contextmanager

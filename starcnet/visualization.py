@@ -661,8 +661,10 @@ def plot_reliability_diagram(proba=None, true=None, *, curve=None, n_bins=10, ax
     n = int(count.sum())
     if n:
         accuracy = float(np.sum(acc[ok] * count[ok]) / n)
-        summary = (f'ECE {curve.meta.get("ece", float("nan")):.3f}, accuracy '
-                   f'{100 * accuracy:.1f}% ({n} sources)')
+        # a curve made without reliability_curve (e.g. read back from a
+        # file) has no meta: its ECE is that of its bins
+        ece = curve.meta.get('ece', float(np.sum(count[ok] * np.abs(acc[ok] - conf[ok])) / n))
+        summary = f'ECE {ece:.3f}, accuracy {100 * accuracy:.1f}% ({n} sources)'
     else:
         summary = 'no sources'
     if title is not None:

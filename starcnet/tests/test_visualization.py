@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 import pytest
-from astropy.table import MaskedColumn
+from astropy.table import MaskedColumn, Table
 
 from starcnet.cli import main
 from starcnet.conftest import write_test_scene
@@ -349,6 +349,10 @@ def test_reliability_diagram(tmp_path):
     fig, own = plt.subplots()
     assert viz.plot_reliability_diagram(curve=curve, ax=own) is own
     assert len(fig.axes) == 1
+    # a curve without its meta (read back from a file): the ECE of its bins
+    bare = Table({k: curve[k] for k in curve.colnames})
+    title = viz.plot_reliability_diagram(curve=bare, ax=plt.subplots()[1]).get_title()
+    assert title.startswith(f'ECE {curve.meta["ece"]:.3f}, ')
     with pytest.raises(ValueError, match='not both'):
         viz.plot_reliability_diagram(proba, true, curve=curve)
     with pytest.raises(ValueError, match='give proba and true'):
