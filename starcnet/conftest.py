@@ -72,22 +72,35 @@ def tiny_model_path(tmp_path_factory):
     starcnet's safetensors format: fast, and independent of the bundled
     model.
     """
+    path = tmp_path_factory.mktemp('models') / 'tiny.safetensors'
+    return save_tiny_model(path)
+
+
+def save_tiny_model(path, *, width=8, dropout=0.5, seed=0, name='tiny-test', ood=None):
+    """
+    Save a narrow StarcNet with random weights seeded by ``seed`` (torch's
+    global random state is left as it was) in starcnet's safetensors
+    format, with the asinh test normalisation and, if given, an ``ood``
+    entry; returns ``path``.
+    """
     import torch
 
     from starcnet.models.network import StarcNet
     from starcnet.models.registry import save_model
 
-    torch.manual_seed(0)
-    module = StarcNet(width=8)
-    path = tmp_path_factory.mktemp('models') / 'tiny.safetensors'
-    save_model(module, path, {
-        'format': 'starcnet-weights', 'format_version': 1, 'name': 'tiny-test',
-        'description': 'random weights for tests', 'config': module.config,
-        'bands': list(STARCNET_BANDS),
-        'normalization': {'kind': 'asinh', 'offset': [0.0] * 5, 'scale': [0.1] * 5},
-        'classes': {'1': 'symmetric cluster', '2': 'asymmetric cluster',
-                    '3': 'association', '4': 'non-cluster'},
-        'license': 'BSD-3-Clause', 'citation': 'none', 'training': {}})
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        module = StarcNet(width=width, dropout=dropout)
+    meta = {'format': 'starcnet-weights', 'format_version': 1, 'name': name,
+            'description': 'random weights for tests', 'config': module.config,
+            'bands': list(STARCNET_BANDS),
+            'normalization': {'kind': 'asinh', 'offset': [0.0] * 5, 'scale': [0.1] * 5},
+            'classes': {'1': 'symmetric cluster', '2': 'asymmetric cluster',
+                        '3': 'association', '4': 'non-cluster'},
+            'license': 'BSD-3-Clause', 'citation': 'none', 'training': {}}
+    if ood is not None:
+        meta['ood'] = ood
+    save_model(module, path, meta)
     return path
 
 

@@ -12,7 +12,7 @@ pytest.importorskip('torch')
 import torch  # noqa: E402
 from astropy.table import Table  # noqa: E402
 
-from starcnet.images import STARCNET_BANDS  # noqa: E402
+from starcnet.conftest import save_tiny_model  # noqa: E402
 from starcnet.training import ActiveLearner, acquisition_scores, select_batch  # noqa: E402
 from starcnet.training.active import (NO_CLASS, NOT_REVIEWED, RULES,  # noqa: E402
                                       _head_only_parts, _sample_proba)
@@ -26,21 +26,7 @@ SAMPLES = np.array([[AGREE, UNIFORM, [0.97, 0.01, 0.01, 0.01]],
 
 
 def _save_tiny(path, *, width=4, dropout=0.5, seed=0):
-    from starcnet.models.network import StarcNet
-    from starcnet.models.registry import save_model
-
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        module = StarcNet(width=width, dropout=dropout)
-    save_model(module, path, {
-        'format': 'starcnet-weights', 'format_version': 1, 'name': 'tiny-al',
-        'description': 'random weights for tests', 'config': module.config,
-        'bands': list(STARCNET_BANDS),
-        'normalization': {'kind': 'asinh', 'offset': [0.0] * 5, 'scale': [0.1] * 5},
-        'classes': {'1': 'symmetric cluster', '2': 'asymmetric cluster',
-                    '3': 'association', '4': 'non-cluster'},
-        'license': 'BSD-3-Clause', 'citation': 'none', 'training': {}})
-    return str(path)
+    return str(save_tiny_model(path, width=width, dropout=dropout, seed=seed, name='tiny-al'))
 
 
 @pytest.fixture(scope='module')

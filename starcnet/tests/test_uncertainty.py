@@ -7,37 +7,19 @@ loop (issue 10).
 
 import numpy as np
 import pytest
-import torch
 from astropy.table import QTable
 
 from starcnet import CutoutFlag, StarClusterClassifier, read_catalog, write_catalog
 from starcnet.classifier import OOD_COLUMNS, OUTPUT_COLUMNS, UNCERTAINTY_COLUMNS
 from starcnet.cli import main
-from starcnet.conftest import write_test_scene
+from starcnet.conftest import save_tiny_model, write_test_scene
 from starcnet.images import STARCNET_BANDS
 from starcnet.io.ds9 import UNCERTAIN_QUALITY, catalog_to_regions, uncertain_sources
 from starcnet.models import uncertainty as unc
 
-CLASSES = {'1': 'symmetric cluster', '2': 'asymmetric cluster', '3': 'association',
-           '4': 'non-cluster'}
-
 
 def _save_tiny(path, *, dropout=0.5, ood=None, seed=0):
-    from starcnet.models.network import StarcNet
-    from starcnet.models.registry import save_model
-
-    torch.manual_seed(seed)
-    module = StarcNet(width=8, dropout=dropout)
-    meta = {'format': 'starcnet-weights', 'format_version': 1, 'name': 'tiny-ood',
-            'description': 'random weights for tests', 'config': module.config,
-            'bands': list(STARCNET_BANDS),
-            'normalization': {'kind': 'asinh', 'offset': [0.0] * 5, 'scale': [0.1] * 5},
-            'classes': CLASSES, 'license': 'BSD-3-Clause', 'citation': 'none',
-            'training': {}}
-    if ood is not None:
-        meta['ood'] = ood
-    save_model(module, path, meta)
-    return path
+    return save_tiny_model(path, dropout=dropout, seed=seed, name='tiny-ood', ood=ood)
 
 
 @pytest.fixture
