@@ -348,9 +348,11 @@ def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
 
 #: The classifier's per-source options timed beside its plain run: name,
 #: ``n_samples`` of Monte Carlo dropout (0: none), whether the OOD score is
-#: computed.
-OPTIONS = (('plain', 0, False), ('ood_score', 0, True),
-           ('mc_dropout, n_samples=4', 4, False), ('mc_dropout, n_samples=16', 16, False))
+#: computed, and the members of a deep ensemble of the model's network
+#: (0: the model itself).
+OPTIONS = (('plain', 0, False, 0), ('ood_score', 0, True, 0),
+           ('mc_dropout, n_samples=4', 4, False, 0), ('mc_dropout, n_samples=16', 16, False, 0),
+           ('ensemble of 3', 0, False, 3))
 
 
 def options_child(spec):
@@ -360,14 +362,17 @@ def options_child(spec):
     computes per batch: the plain pass (softmax and ``review_priority``
     included), the same pass with its penultimate features and the
     model's OOD score (`starcnet.models.uncertainty.ood_score` of its
-    ``ood`` entry, the energy score for a model without one), and the
-    Monte Carlo samples and their summary.
+    ``ood`` entry, the energy score for a model without one), the
+    Monte Carlo samples and their summary, and a deep ensemble of copies
+    of the model's network (the cost of an ensemble of that size: the
+    members' pass, their mean and their summary).
     """
     import torch
 
     from starcnet import StarClusterClassifier
+    from starcnet.models import StarcNetEnsemble
     from starcnet.models import uncertainty as unc
-    from starcnet.models.inference import softmax
+    from starcnet.models.inference import Predictor, softmax
     from starcnet.utils import large_cpu_buffers
 
     cutouts = np.load(spec['cutouts'])
@@ -378,8 +383,20 @@ def options_child(spec):
     def score(logits, features):
         return unc.ood_score(entry, logits=logits, features=features, cutouts=cutouts)
 
-    def option(n_samples, ood):
+    ensembles = {m: Predictor(StarcNetEnsemble.from_networks([clf.network] * m),
+                              clf.model_info.normalization, device=device, batch_size=256)
+                 for *_, m in OPTIONS if m}
+
+    def option(n_samples, ood, members):
         def run():
+            if members:
+                predictor = ensembles[members]
+                member_logits = predictor.member_logits(cutouts)
+                proba = softmax(predictor.combine_members(member_logits))
+                samples = softmax(member_logits.reshape(-1, member_logits.shape[-1]))
+                unc.uncertainty_summary(samples.reshape(member_logits.shape))
+                unc.review_priority(proba)
+                return
             if ood:
                 logits, features = clf.predictor.logits(cutouts, return_features=True)
                 score(logits, features)
@@ -393,10 +410,12 @@ def options_child(spec):
         return run
 
     with large_cpu_buffers():
-        functions = {name: option(n, ood) for name, n, ood in OPTIONS}
+        functions = {name: option(n, ood, m) for name, n, ood, m in OPTIONS}
         # first-call costs not timed
         logits, features = clf.predictor.logits(cutouts, return_features=True)
         clf.predictor.sample_proba(cutouts[:64], n_samples=2, seed=0)
+        for predictor in ensembles.values():
+            predictor.member_logits(cutouts[:64])
         times = interleaved(functions, spec['repeats'])
     # the score itself, from the pass's logits and features, timed alone
     alone = []
@@ -427,19 +446,19 @@ def bench_options(rows, cutouts, repeats, directory, model, device='cpu', table=
     n = len(cutouts)
     label = os.path.basename(model).removesuffix('.safetensors')
     lines = []
-    for name, n_samples, _ in OPTIONS:
+    for name, n_samples, _, members in OPTIONS:
         seconds = statistics.median(times[name])
         factor = ratio(times, name, base='plain')
-        passes = 1 + n_samples
+        passes = members or 1 + n_samples
         note = ('the baseline of these rows: one pass, softmax, review_priority'
                 if name == 'plain' else f'costs {1 / factor:.2f}x plain')
-        if n_samples:
+        if n_samples or members:
             note += f' ({passes} network passes)'
         if name == 'ood_score':
             note += (f' (the {result["ood_kind"]} score from the same pass: '
                      f'{1e3 * result["ood_seconds"]:.2f} ms of it, timed alone)')
         rows.append((f'options {label}, {n} cutouts: {name}', n / seconds, factor, note))
-        lines.append((name, n_samples, passes, seconds, 1 / factor))
+        lines.append((name, n_samples, members, passes, seconds, 1 / factor))
     if table:
         write_options_table(table, lines, n, label,
                             f'{result["device"]}, {result["threads"]} threads', repeats)
@@ -450,9 +469,10 @@ def write_options_table(path, lines, n, label, device, repeats):
     head = (f'{n} cutouts, ``{label}``, {device}', 'network passes', 'time (s)',
             'cost vs plain')
     body = []
-    for name, n_samples, passes, seconds, cost in lines:
+    for name, n_samples, members, passes, seconds, cost in lines:
         option = ('plain (no OOD score)' if name == 'plain'
                   else 'with ``ood_score`` (the default)' if name == 'ood_score'
+                  else f'deep ensemble of {members} such networks' if members
                   else f"``uncertainty='mc_dropout'``, ``n_samples={n_samples}``")
         body.append((option, str(passes), f'{seconds:.2f}', f'{cost:.2f}'))
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]

@@ -32,7 +32,7 @@ OUTPUT_COLUMNS = ('cluster_class', 'cluster_class_name', 'prob_class1',
                   'prob_class2', 'prob_class3', 'prob_class4', 'prob_cluster',
                   'starcnet_flags', 'review_priority')
 
-#: Columns added with ``uncertainty='mc_dropout'``.
+#: Columns added with ``uncertainty='mc_dropout'`` and for ensemble models.
 UNCERTAINTY_COLUMNS = ('prob_std_class1', 'prob_std_class2', 'prob_std_class3',
                        'prob_std_class4', 'entropy', 'mutual_information',
                        'class_quality')
@@ -41,7 +41,7 @@ UNCERTAINTY_COLUMNS = ('prob_std_class1', 'prob_std_class2', 'prob_std_class3',
 OOD_COLUMNS = ('ood_score',)
 
 #: The ``uncertainty`` methods of `StarClusterClassifier`.
-UNCERTAINTY_METHODS = ('mc_dropout',)
+UNCERTAINTY_METHODS = ('mc_dropout', 'ensemble')
 
 
 def _positions(sources, wcs):
@@ -141,8 +141,15 @@ class StarClusterClassifier:
         a CPU).  The first call then takes 10-30 s to compile and, on a
         CPU, the compiled network is only a few percent faster than the
         eager one, so it rarely pays there (see the performance page).
-    uncertainty : {None, 'mc_dropout'}, optional
-        `None` (default): one deterministic pass per source.
+    uncertainty : {None, 'mc_dropout', 'ensemble'}, optional
+        `None` (default): one deterministic pass per source; for a deep
+        ensemble (`~starcnet.models.StarcNetEnsemble`, a model whose
+        config has ``members``) that pass runs every member, so this is
+        ``'ensemble'``.
+        ``'ensemble'``: the probability columns are the mean of the
+        members' probabilities and the columns `UNCERTAINTY_COLUMNS` come
+        from the members' spread, at no cost beyond the ensemble itself;
+        a `ValueError` for a model that is not an ensemble.
         ``'mc_dropout'``: Monte Carlo dropout, ``n_samples`` passes of the
         network with its dropout layers on
         (`~starcnet.models.Predictor.sample_proba`); the probability
@@ -151,10 +158,10 @@ class StarClusterClassifier:
         mutual information, class quality; see the uncertainty page of
         the documentation).  It costs ``n_samples`` network passes more
         than the default, so it is off by default.  A `ValueError` for a
-        model without dropout.
+        model without dropout, or for an ensemble.
     n_samples : int, optional
         Passes per source with ``uncertainty='mc_dropout'`` (>= 2,
-        default 16).
+        default 16); an ensemble has as many samples as members.
     seed : int, optional
         Seed of the dropout masks: one seed gives the same catalog again
         (on the same device and batch size); the caller's random state is
@@ -213,6 +220,20 @@ class StarClusterClassifier:
             precision=precision, compile=compile, batch_size=self.batch_size, **options)
         self.model_info = self.predictor.info
         self.model_name = self.model_info.name
+        ensemble = 'members' in self.model_info.config
+        if ensemble and self.uncertainty in (None, 'ensemble'):
+            self.uncertainty = 'ensemble'
+            self.n_samples = self.predictor.n_members
+        elif ensemble:
+            msg = (f'{self.model_name} is a deep ensemble of {self.predictor.n_members} '
+                   "networks: its uncertainty comes from its members (uncertainty=None "
+                   "or 'ensemble'), not from Monte Carlo dropout")
+            raise ValueError(msg)
+        elif self.uncertainty == 'ensemble':
+            msg = (f"uncertainty='ensemble' needs a deep ensemble model, but "
+                   f"{self.model_name} is one network; use uncertainty='mc_dropout' "
+                   'or a model trained with starcnet.training.fit_ensemble')
+            raise ValueError(msg)
         if self.uncertainty == 'mc_dropout':
             self.predictor.check_dropout()
 
@@ -355,8 +376,9 @@ class StarClusterClassifier:
             ``input_<name>``, with a `~starcnet.exceptions.StarcnetWarning`;
             so is an input ``sky_centroid`` that is not a SkyCoord within
             0.5 pixel of the positions through the image WCS.
-            With ``uncertainty='mc_dropout'`` the probabilities are sample
-            means and `UNCERTAINTY_COLUMNS` are added; with a model that
+            With ``uncertainty='mc_dropout'``, and for an ensemble model,
+            the probabilities are sample (member) means and
+            `UNCERTAINTY_COLUMNS` are added; with a model that
             has an OOD threshold, ``ood_score`` (masked where not
             classified, as the class columns).
 
@@ -410,9 +432,15 @@ class StarClusterClassifier:
                     ahead = pool.submit(cut, following)
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
-                    batch, batch_scores = self._logits_and_ood(cutouts[ok], missing[ok], ood)
+                    batch, batch_scores, members = self._logits_and_ood(
+                        cutouts[ok], missing[ok], ood)
                     finite = _finite_rows(batch)
-                    if sampled is not None:
+                    if members is not None:
+                        # the ensemble's members, from the same pass
+                        samples = _softmax(members.reshape(-1, members.shape[-1])
+                                           ).reshape(members.shape)
+                        sampled[:, index[ok][finite]] = samples[:, finite]
+                    elif sampled is not None:
                         # one seed per batch, from the seed and the batch
                         batch_seed = int(np.random.SeedSequence(
                             [self.seed, start]).generate_state(1)[0])
@@ -439,21 +467,29 @@ class StarClusterClassifier:
 
     def _logits_and_ood(self, cutouts, missing, ood):
         """
-        Calibrated logits of a batch and, for a model with an ``ood``
-        entry, its OOD scores (`starcnet.models.uncertainty.ood_score`),
-        from the same network pass.
+        Calibrated logits of a batch, for a model with an ``ood`` entry
+        its OOD scores (`starcnet.models.uncertainty.ood_score`, else
+        `None`), and for an ensemble the calibrated logits of its members
+        (else `None`), all from the same network pass.
         """
         from .models import uncertainty as unc
 
-        if ood is None:
-            return self.predict_logits(cutouts, missing), None
-        if unc.ood_needs_features(ood):
+        features_too = ood is not None and unc.ood_needs_features(ood)
+        members = None
+        if self.uncertainty == 'ensemble':
+            out = self.predictor.member_logits(cutouts, missing,
+                                               return_features=features_too)
+            members, features = out if features_too else (out, None)
+            logits = self.predictor.combine_members(members)
+        elif features_too:
             logits, features = self.predictor.logits(cutouts, missing,
                                                      return_features=True)
         else:
             logits, features = self.predictor.logits(cutouts, missing), None
+        if ood is None:
+            return logits, None, members
         return logits, unc.ood_score(ood, logits=logits, features=features,
-                                     cutouts=cutouts, missing=missing)
+                                     cutouts=cutouts, missing=missing), members
 
     def _table(self, table, x, y, logits, flags, image, band_map, sampled=None,
                ood_scores=None):
@@ -551,12 +587,15 @@ class StarClusterClassifier:
     def _uncertainty_columns(self, table, summary, unclassified):
         names = self.class_names
         n = self.n_samples
+        samples, sample = (('ensemble members', 'ensemble member')
+                           if self.uncertainty == 'ensemble'
+                           else ('Monte Carlo dropout samples', 'dropout sample'))
         for k in range(summary['std'].shape[1]):
             table[f'prob_std_class{k + 1}'] = MaskedColumn(
                 summary['std'][:, k].astype(np.float32), mask=unclassified,
                 meta={'ucd': 'stat.stdev'},
                 description=f'standard deviation of prob_class{k + 1} '
-                            f'({names[k + 1]}) over {n} Monte Carlo dropout samples')
+                            f'({names[k + 1]}) over {n} {samples}')
         table['entropy'] = MaskedColumn(
             summary['entropy'].astype(np.float32), mask=unclassified,
             meta={'ucd': 'stat.value'},
@@ -571,7 +610,7 @@ class StarClusterClassifier:
         table['class_quality'] = MaskedColumn(
             summary['class_quality'].astype(np.float32), mask=unclassified,
             meta={'ucd': 'stat.value'},
-            description=f'fraction of the {n} Monte Carlo dropout samples whose '
+            description=f'fraction of the {n} {samples} whose '
                         'class is cluster_class (1: all agree); unit-less')
 
     def _meta(self, band_map):

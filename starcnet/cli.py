@@ -591,10 +591,11 @@ def _parser():
 
 
 def _uncertainty_options(p):
-    p.add_argument('--uncertainty', choices=['mc_dropout'], default=None,
+    p.add_argument('--uncertainty', choices=['mc_dropout', 'ensemble'], default=None,
                    help='per-source uncertainty: Monte Carlo dropout, N-SAMPLES '
-                        'network passes (adds prob_std_class1..4, entropy, '
-                        'mutual_information and class_quality columns)')
+                        'network passes, or the members of an ensemble model (the '
+                        'default for one, at no extra cost); adds prob_std_class1..4, '
+                        'entropy, mutual_information and class_quality columns')
     p.add_argument('--n-samples', type=int, default=16,
                    help='Monte Carlo dropout passes per source (default 16)')
     p.add_argument('--seed', type=int, default=0,

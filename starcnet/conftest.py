@@ -76,21 +76,27 @@ def tiny_model_path(tmp_path_factory):
     return save_tiny_model(path)
 
 
-def save_tiny_model(path, *, width=8, dropout=0.5, seed=0, name='tiny-test', ood=None):
+def save_tiny_model(path, *, width=8, dropout=0.5, seed=0, name='tiny-test', ood=None,
+                    members=None):
     """
     Save a narrow StarcNet with random weights seeded by ``seed`` (torch's
     global random state is left as it was) in starcnet's safetensors
     format, with the asinh test normalisation and, if given, an ``ood``
-    entry; returns ``path``.
+    entry; returns ``path``.  With ``members``, a deep ensemble of that
+    many such networks (seeds ``seed``, ``seed + 1``, ...).
     """
     import torch
 
-    from starcnet.models.network import StarcNet
+    from starcnet.models.network import StarcNet, StarcNetEnsemble
     from starcnet.models.registry import save_model
 
     with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        module = StarcNet(width=width, dropout=dropout)
+        networks = []
+        for k in range(members or 1):
+            torch.manual_seed(seed + k)
+            networks.append(StarcNet(width=width, dropout=dropout))
+    module = (networks[0] if members is None
+              else StarcNetEnsemble.from_networks(networks))
     meta = {'format': 'starcnet-weights', 'format_version': 1, 'name': name,
             'description': 'random weights for tests', 'config': module.config,
             'bands': list(STARCNET_BANDS),

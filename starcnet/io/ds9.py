@@ -31,8 +31,8 @@ def uncertain_sources(catalog, quality=UNCERTAIN_QUALITY):
     Parameters
     ----------
     catalog : `~astropy.table.Table`
-        Classified with ``uncertainty='mc_dropout'`` (it has a
-        ``class_quality`` column).
+        Classified with ``uncertainty='mc_dropout'`` or by an ensemble
+        model (it has a ``class_quality`` column).
     quality : float, optional
         The threshold, default `UNCERTAIN_QUALITY`.
 
@@ -75,7 +75,7 @@ def catalog_to_regions(catalog, *, coord='pixel', radius=None, colors=None,
     dash_uncertain : bool, optional
         Draw uncertain sources (`uncertain_sources`: ``class_quality``
         below `UNCERTAIN_QUALITY`, for catalogs classified with
-        ``uncertainty='mc_dropout'``) with a dashed circle (DS9
+        ``uncertainty='mc_dropout'`` or by an ensemble) with a dashed circle (DS9
         ``dash=1``).
 
     Returns

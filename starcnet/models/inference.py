@@ -175,6 +175,17 @@ def check_temperature(temperature, what='temperature'):
     return float(temperature)
 
 
+def _combine(member_logits):
+    """
+    ``log(mean(softmax(member_logits), axis=0))`` of a torch tensor
+    ``(n_members, N, n_classes)``: logits of the members' mean probability.
+    """
+    import torch
+
+    n = member_logits.shape[0]
+    return torch.logsumexp(torch.log_softmax(member_logits, dim=-1), dim=0) - float(np.log(n))
+
+
 def _sampling_network(network, generator):
     """
     A copy of ``network`` for Monte Carlo dropout: every ``nn.Dropout``
@@ -418,7 +429,10 @@ class Predictor:
         Returns
         -------
         logits : `~numpy.ndarray`
-            float32 ``(N, n_classes)``.  ``softmax(logits)`` gives the
+            float32 ``(N, n_classes)``.  For an ensemble
+            (`~starcnet.models.StarcNetEnsemble`), the logarithm of the
+            mean of the members' calibrated probabilities (see
+            `member_logits`).  ``softmax(logits)`` gives the
             probabilities; ``logits * temperature`` the raw output.  The
             output is checked here, once for every caller: a row with
             any logit that is not finite (NaN or infinite weights, an
@@ -430,10 +444,56 @@ class Predictor:
             (`n_features`), NaN in the rows whose logits are NaN.  Not
             divided by the temperature.
         """
+        return self._run(cutouts, missing, return_features=return_features, members=False)
+
+    def member_logits(self, cutouts, missing=None, *, return_features=False):
+        """
+        Calibrated logits of every member of an ensemble
+        (`~starcnet.models.StarcNetEnsemble`), from one pass.
+
+        Parameters
+        ----------
+        cutouts, missing, return_features
+            As in `logits`.
+
+        Returns
+        -------
+        logits : `~numpy.ndarray`
+            float32 ``(n_members, N, n_classes)``: each member's output
+            divided by `temperature`.  A source is NaN in every member
+            where any member's output was not finite.  `combine_members`
+            of them is `logits`.  A network that is not an ensemble is
+            one member.
+        features : `~numpy.ndarray`
+            Only with ``return_features``: as in `logits` (the members'
+            features concatenated).
+        """
+        return self._run(cutouts, missing, return_features=return_features, members=True)
+
+    @staticmethod
+    def combine_members(member_logits):
+        """
+        Ensemble logits from member logits ``(n_members, N, n_classes)``:
+        ``log(mean over members of softmax(member logits))``, whose
+        softmax is the members' mean probability.  NaN rows stay NaN.
+        """
+        import torch
+
+        z = torch.from_numpy(np.array(member_logits, dtype=np.float32))
+        return _combine(z).numpy()
+
+    @property
+    def n_members(self):
+        """Members of the network: its ``config['members']``, 1 for a single network."""
+        return int(getattr(self.network, 'config', {}).get('members', 1))
+
+    def _run(self, cutouts, missing, *, return_features, members):
         import torch
 
         cutouts, missing = self._check_inputs(cutouts, missing)
-        out = np.empty((len(cutouts), self._n_classes()), dtype=np.float32)
+        ensemble = 'members' in getattr(self.network, 'config', {})
+        shape = (len(cutouts), self._n_classes())
+        out = np.empty(((self.n_members,) + shape) if members else shape, dtype=np.float32)
         feats = (np.empty((len(cutouts), self.n_features()), dtype=np.float32)
                  if return_features else None)
         step = self.network_batch_size()
@@ -449,20 +509,29 @@ class Predictor:
                 else:
                     raw, features = network(tensor), None
                 logits = self._calibrated(raw, n_batch)
+                if not ensemble and members:
+                    logits = logits[None]
+                elif ensemble and not members:
+                    logits = _combine(logits)
                 if asynchronous:
                     # left on the device: copying back would wait for it
                     pending.append((start, logits, features))
                 else:
-                    out[start:start + n_batch] = logits.numpy()
+                    out[..., start:start + n_batch, :] = logits.numpy()
                     if return_features:
                         feats[start:start + n_batch] = features.numpy()
             for start, logits, features in pending:
-                out[start:start + len(logits)] = logits.cpu().numpy()
+                n_batch = logits.shape[-2]
+                out[..., start:start + n_batch, :] = logits.cpu().numpy()
                 if return_features:
-                    feats[start:start + len(logits)] = features.cpu().numpy()
+                    feats[start:start + n_batch] = features.cpu().numpy()
         # the one output check of the inference path
-        bad = ~finite_rows(out)
-        out[bad] = np.nan
+        if members:
+            bad = ~np.isfinite(out).all(axis=(0, 2))
+            out[:, bad] = np.nan
+        else:
+            bad = ~finite_rows(out)
+            out[bad] = np.nan
         if return_features:
             feats[bad | ~finite_rows(feats)] = np.nan
             return out, feats
@@ -542,6 +611,10 @@ class Predictor:
             msg = f'seed must be an integer, got {seed!r}'
             raise TypeError(msg)
         n_samples = int(n_samples)
+        if 'members' in getattr(self.network, 'config', {}):
+            msg = ('this model is a deep ensemble: its uncertainty comes from its '
+                   'members (member_logits), not from Monte Carlo dropout')
+            raise ValueError(msg)
         self.check_dropout()
         cutouts, missing = self._check_inputs(cutouts, missing)
         out = np.empty((n_samples, len(cutouts), self._n_classes()), dtype=np.float32)

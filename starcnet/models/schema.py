@@ -88,14 +88,16 @@ _TEXT_KEYS = ('name', 'description', 'license', 'citation')
 #: ask for a network of many gigabytes: width 1024 is eight times the
 #: published network (about 1 GB of float32 weights).
 CONFIG_LIMITS = {'width': (1, 1024), 'n_bands': (1, 64), 'n_classes': (2, 1000),
-                 'size': (32, 32), 'groups': (1, 1024)}
+                 'size': (32, 32), 'groups': (1, 1024), 'members': (1, 16)}
 
 
 def check_config(config, source='config', what='"config"'):
     """
     Check the `~starcnet.models.StarcNet` keyword arguments of a weights
     file or registry entry: known keys, integers within `CONFIG_LIMITS`
-    (``groups`` may also be `None`), ``dropout`` in [0, 1].
+    (``groups`` may also be `None`), ``dropout`` in [0, 1].  ``members``
+    (the number of networks of a `~starcnet.models.StarcNetEnsemble`) is
+    the one key StarcNet itself does not take.
 
     Parameters
     ----------
@@ -189,7 +191,7 @@ def _check_ood_part(part, entry, kind, source, what, config):
     checked = {}
     if part == 'features':
         n_features = (None if config is None
-                      else 3 * int(config.get('width', 128)))
+                      else 3 * int(config.get('width', 128)) * int(config.get('members', 1)))
         means = _matrix(entry['means'], (None, n_features), source, f'{where} means')
         n_classes = None if config is None else int(config.get('n_classes', 4))
         if means.shape[1] > MAX_OOD_FEATURES or (
@@ -318,7 +320,7 @@ def check_distinct_bands(bands, source, what='"bands"'):
 
 def _network_parameters():
     signature = inspect.signature(StarcNet.__init__)
-    return [name for name in signature.parameters if name != 'self']
+    return [name for name in signature.parameters if name != 'self'] + ['members']
 
 
 def validate_metadata(meta, source='metadata'):

@@ -32,7 +32,7 @@ from ..legus import CLASS_NAMES
 from ..normalization import Normalization
 from .info import ModelInfo
 from .legacy import _describe, convert_published_state_dict
-from .network import StarcNet
+from .network import StarcNet, StarcNetEnsemble
 from .schema import FILE_FORMAT, FILE_FORMAT_VERSION, check_config, decode_metadata
 
 __all__ = ['read_weights', 'save_model']
@@ -344,7 +344,8 @@ def published_width(state_dict):
 def build_network(config, state_dict, source):
     """
     A `~starcnet.models.StarcNet` of ``config`` holding ``state_dict``, in
-    eval mode on the CPU.
+    eval mode on the CPU; a `~starcnet.models.StarcNetEnsemble` when
+    ``config`` has ``members``.
 
     The configuration is checked (`~starcnet.models.schema.check_config`)
     and the network's parameter shapes are computed on the ``meta`` device,
@@ -362,7 +363,8 @@ def build_network(config, state_dict, source):
     check_config(config, source, 'network configuration')
     try:
         with torch.device('meta'):
-            model = StarcNet(**config)
+            model = (StarcNetEnsemble(**config) if 'members' in config
+                     else StarcNet(**config))
     except (TypeError, ValueError) as exc:
         msg = f'{source}: invalid network configuration {config}: {exc}'
         raise ValueError(msg) from exc
@@ -374,7 +376,7 @@ def build_network(config, state_dict, source):
     unexpected = set(state_dict) - set(expected)
     if missing or unexpected or misshaped:
         described = ', '.join(f'{key}={value!r}' for key, value in model.config.items())
-        header = f'the weights in {source} do not match StarcNet({described}):'
+        header = f'the weights in {source} do not match {type(model).__name__}({described}):'
         raise ValueError(_describe(missing, unexpected, misshaped, header=header))
     not_float = {key: str(value.dtype).removeprefix('torch.')
                  for key, value in state_dict.items() if not value.is_floating_point()}

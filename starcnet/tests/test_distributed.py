@@ -195,7 +195,7 @@ def test_galaxies_with_uncertainty(tmp_path, tiny_model_path, client):
     plain = classify_galaxies(entries[:1], model=tiny_model_path, scheduler=client)[0]
     assert 'mutual_information' not in plain.colnames
     # bad options fail on the client, before any task
-    for kwargs, error in (({'uncertainty': 'ensemble'}, ValueError),
+    for kwargs, error in (({'uncertainty': 'bootstrap'}, ValueError),
                           ({'uncertainty': 'mc_dropout', 'n_samples': 1}, ValueError),
                           ({'uncertainty': 'mc_dropout', 'seed': 1.5}, TypeError)):
         with pytest.raises(error, match='uncertainty|n_samples|seed'):

@@ -73,7 +73,7 @@ def test_mc_dropout_columns(tiny_model_path, scene_with_outside):
 
 def test_mc_dropout_arguments(tiny_model_path, tmp_path):
     with pytest.raises(ValueError, match='uncertainty must be None or one of'):
-        StarClusterClassifier(tiny_model_path, uncertainty='ensemble')
+        StarClusterClassifier(tiny_model_path, uncertainty='bootstrap')
     with pytest.raises(ValueError, match='n_samples must be an integer >= 2'):
         StarClusterClassifier(tiny_model_path, uncertainty='mc_dropout', n_samples=1)
     path = _save_tiny(tmp_path / 'nodrop.safetensors', dropout=0.0)

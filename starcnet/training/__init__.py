@@ -27,8 +27,9 @@ class weights; numpy only), ``starcnet.training.augment`` (torch),
 ``starcnet.training.active`` chooses which candidates to label next
 (`select_batch`) and runs the active-learning loop (`ActiveLearner`).  Importing
 ``starcnet.training`` imports torch only when a torch-side name
-(`fit`, `dihedral_augment`, `FREEZABLE`, `ActiveLearner`, `select_batch`,
-`acquisition_scores`) is first used.
+(`fit`, `fit_ensemble`, `ensemble_of`, `dihedral_augment`, `FREEZABLE`,
+`ActiveLearner`, `select_batch`, `acquisition_scores`) is first used.
+`fit_ensemble` trains a deep ensemble (``starcnet.training.ensemble``).
 """
 
 import importlib
@@ -36,13 +37,14 @@ import importlib
 from .data import LabelledCutouts, class_weights, cutouts_from_catalog
 from .results import TrainingResult, fit_temperature, save_trained
 
-__all__ = ['fit', 'FREEZABLE', 'dihedral_augment', 'class_weights',
+__all__ = ['fit', 'fit_ensemble', 'ensemble_of', 'FREEZABLE', 'dihedral_augment', 'class_weights',
            'fit_temperature', 'TrainingResult', 'LabelledCutouts',
            'cutouts_from_catalog', 'save_trained', 'ActiveLearner', 'select_batch',
            'acquisition_scores', 'RULES', 'NO_CLASS', 'NOT_REVIEWED']
 
 # the names that need torch, imported on first use
-_LAZY = {'fit': 'loop', 'FREEZABLE': 'loop', 'dihedral_augment': 'augment',
+_LAZY = {'fit': 'loop', 'FREEZABLE': 'loop', 'fit_ensemble': 'ensemble',
+         'ensemble_of': 'ensemble', 'dihedral_augment': 'augment',
          'ActiveLearner': 'active', 'select_batch': 'active',
          'acquisition_scores': 'active', 'RULES': 'active', 'NO_CLASS': 'active',
          'NOT_REVIEWED': 'active'}

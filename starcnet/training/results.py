@@ -80,7 +80,12 @@ def fit_temperature(logits, labels, *, bounds=(0.05, 20.0)):
     Parameters
     ----------
     logits : array-like
-        ``(N, n_classes)`` raw logits (temperature 1).
+        ``(N, n_classes)`` raw logits (temperature 1), or the raw logits
+        of the members of an ensemble, ``(n_members, N, n_classes)``:
+        then the NLL is that of the members' mean probability
+        ``mean(softmax(logits / T), axis=0)``, the probability
+        `~starcnet.models.Predictor` gives an ensemble (not always
+        convex in ``1 / T``; the search finds a minimum).
     labels : array-like of int
         Classes 1..n_classes (LEGUS classes 1-4), one per row.
     bounds : (float, float), optional
@@ -100,13 +105,17 @@ def fit_temperature(logits, labels, *, bounds=(0.05, 20.0)):
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels)
-    if z.ndim != 2 or y.shape != (z.shape[0],) or not z.shape[0]:
-        msg = (f'logits must be (N, n_classes) with one label each, got shape '
-               f'{z.shape} and {y.shape[0] if y.ndim else 0} labels')
+    members = z.ndim == 3
+    if members:
+        z = z.transpose(1, 0, 2)   # (N, n_members, n_classes)
+    if z.ndim not in (2, 3) or y.shape != (z.shape[0],) or not z.shape[0]:
+        msg = (f'logits must be (N, n_classes) or (n_members, N, n_classes) with one '
+               f'label each, got shape {np.shape(logits)} and '
+               f'{y.shape[0] if y.ndim else 0} labels')
         raise ValueError(msg)
     if (not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y))
-            or y.min() < 1 or y.max() > z.shape[1]):
-        msg = f'labels must be classes 1..{z.shape[1]}'
+            or y.min() < 1 or y.max() > z.shape[-1]):
+        msg = f'labels must be classes 1..{z.shape[-1]}'
         raise ValueError(msg)
     if not np.all(np.isfinite(z)):
         msg = 'logits must be finite'
@@ -115,11 +124,16 @@ def fit_temperature(logits, labels, *, bounds=(0.05, 20.0)):
     index = y.astype(np.int64) - 1
     rows = np.arange(len(index))
 
+    def log_softmax(scaled):
+        top = scaled.max(axis=-1, keepdims=True)
+        return scaled - top - np.log(np.exp(scaled - top).sum(axis=-1, keepdims=True))
+
     def nll(log_t):
-        scaled = z / math.exp(log_t)
-        top = scaled.max(axis=1, keepdims=True)
-        lse = top[:, 0] + np.log(np.exp(scaled - top).sum(axis=1))
-        return float(np.mean(lse - scaled[rows, index]))
+        logp = log_softmax(z / math.exp(log_t))
+        if members:   # log of the mean member probability
+            top = logp.max(axis=1)
+            logp = top + np.log(np.exp(logp - top[:, None]).mean(axis=1))
+        return float(-np.mean(logp[rows, index]))
 
     ratio = (math.sqrt(5) - 1) / 2
     c, d = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
