@@ -51,10 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'scripts'))
 
-from _pool import GENERATORS, simulated_set  # noqa: E402
+from _pool import EVAL_SEEDS, GENERATORS, simulated_set  # noqa: E402
 
-#: Seeds of the evaluation sets: those of scripts/transfer_table.py.
-EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003}
 #: The fraction of sources the issue's target is about.
 TOP = 0.2
 #: Measures: (key, label, which classes it goes with).

@@ -9,11 +9,13 @@ cores; simulated sets are cached in ``--cache`` and reused)::
     python scripts/make_default_model.py
 
 It simulates a class-balanced training set of LEGUS-like 5-band cutouts
-with the randomised `starcnet.simulation` (in parallel, chunk by chunk,
+with the randomised `starcnet.simulation` (or, with ``--train-generators``,
+with several generators, the same number from each; in parallel, chunk by chunk,
 each chunk seeded from ``--seed`` so the result does not depend on
 ``--workers``), trains a StarcNet with `starcnet.training.fit` (the
 level-free ``'local'`` normalisation, dihedral augmentation, band dropout
-so that a band without data is handled), fits a temperature on a separate
+so that a band without data is handled; with ``--members N``, a deep
+ensemble of N such networks), fits a temperature on a separate
 simulated validation set, reports the accuracy on a third, held-out
 simulated set, and saves the weights with `starcnet.training.save_trained`.
 Everything is seeded: the same command on the same software versions
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
 
-from _pool import simulated_set  # noqa: E402
+from _pool import GENERATORS, TRAIN_SEEDS, simulated_set  # noqa: E402
 
 #: Level-free input normalisation of the default model: per cutout and
 #: band, background = median and noise = 1.4826 MAD of the pixels more
@@ -67,6 +69,15 @@ def main(argv=None):
                         help='simulated validation candidates per class')
     parser.add_argument('--n-test', type=int, default=500,
                         help='held-out simulated candidates per class')
+    parser.add_argument('--train-generators', nargs='+', default=['starcnet'],
+                        choices=list(TRAIN_SEEDS),
+                        help='generators whose candidates train the model (default: '
+                             'starcnet only); --n-train, --n-val and --n-test per class '
+                             'and generator; the starcnet sets are seeded by --seed, '
+                             'the others by scripts/_pool.py TRAIN_SEEDS')
+    parser.add_argument('--members', type=int, default=1,
+                        help='train a deep ensemble of this many networks (seeds '
+                             '--seed, --seed + 1, ...; starcnet.training.fit_ensemble)')
     parser.add_argument('--epochs', type=int, default=8)
     parser.add_argument('--width', type=int, default=16)
     parser.add_argument('--batch-size', type=int, default=128)
@@ -93,46 +104,60 @@ def main(argv=None):
 
     from starcnet import StarClusterClassifier
     from starcnet.metrics import classification_report, expected_calibration_error
-    from starcnet.training import fit, save_trained
+    from starcnet.training import fit, fit_ensemble, save_trained
 
     torch.set_num_threads(args.threads)
     logging.basicConfig(format='%(asctime)s %(message)s')
     logging.getLogger('starcnet').setLevel(logging.INFO)
     t0 = time.time()
-    train = simulated_set('starcnet', args.n_train, args.seed, workers=args.workers,
-                          cache=args.cache)
-    val = simulated_set('starcnet', args.n_val, args.seed + 1, workers=args.workers,
-                        cache=args.cache)
-    test = simulated_set('starcnet', args.n_test, args.seed + 2, workers=args.workers,
-                         cache=args.cache)
+
+    def sets(n, which):
+        parts = []
+        for g in args.train_generators:
+            seed = (args.seed + which if g == 'starcnet' else TRAIN_SEEDS[g][which])
+            parts.append(simulated_set(g, n, seed, workers=args.workers, cache=args.cache))
+        return (np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]))
+
+    train, val, test = sets(args.n_train, 0), sets(args.n_val, 1), sets(args.n_test, 2)
     t_sim = time.time() - t0
     print(f'{len(train[1])} training, {len(val[1])} validation and {len(test[1])} '
           f'held-out candidates ready after {t_sim:.0f} s', flush=True)
 
-    result = fit(train[0], train[1], validation=val, width=args.width,
-                 normalization=NORMALIZATION, epochs=args.epochs,
-                 batch_size=args.batch_size, learning_rate=args.learning_rate,
-                 weight_decay=args.weight_decay, band_dropout=args.band_dropout,
-                 seed=args.seed, device='cpu', progress_bar=False)
+    options = dict(validation=val, width=args.width,
+                   normalization=NORMALIZATION, epochs=args.epochs,
+                   batch_size=args.batch_size, learning_rate=args.learning_rate,
+                   weight_decay=args.weight_decay, band_dropout=args.band_dropout,
+                   seed=args.seed, device='cpu', progress_bar=False)
+    if args.members > 1:
+        result = fit_ensemble(train[0], train[1], n_members=args.members, **options)
+    else:
+        result = fit(train[0], train[1], **options)
     t_train = time.time() - t0 - t_sim
     print(result, flush=True)
 
     command = ('python scripts/make_default_model.py '
                + ' '.join(sys.argv[1:] if argv is None else argv)).strip()
     training = result.metadata['training']
+    data = {'starcnet': ('starcnet.simulation (randomised: PSF families, EFF/King/Sersic '
+                         'profiles, Ryon+17 slopes, LEGUS joint photometry and crowding, '
+                         'structured galaxy light, correlated noise, defects)')}
     training.update({
-        'data': ('starcnet.simulation (randomised: PSF families, EFF/King/Sersic '
-                 'profiles, Ryon+17 slopes, LEGUS joint photometry and crowding, '
-                 'structured galaxy light, correlated noise, defects), class-balanced'),
+        'data': ' + '.join(data.get(g, GENERATORS[g]) for g in args.train_generators)
+        + ', class-balanced',
+        'generators': list(args.train_generators),
         'n_train_per_class': args.n_train, 'band_dropout': args.band_dropout,
         'augmentation': ('dihedral (random 90-degree rotations and flips), one band '
                          f'marked missing in {args.band_dropout:.0%} of the cutouts'),
         'command': command, 'simulation_time_s': round(t_sim, 1),
         'training_time_s': round(t_train, 1)})
+    n_params = sum(p.numel() for p in result.module.parameters())
+    network = (f'Deep ensemble of {args.members} width-{args.width} StarcNets'
+               if args.members > 1 else f'Width-{args.width} StarcNet')
+    sources = ' + '.join(GENERATORS[g] for g in args.train_generators)
     description = (
-        f'Width-{args.width} StarcNet ({sum(p.numel() for p in result.module.parameters()):,} '
-        'parameters) trained only on simulated LEGUS-like 5-band cutouts of the '
-        'randomised starcnet.simulation, with the level-free local normalisation, '
+        f'{network} ({n_params:,} parameters) trained only on simulated LEGUS-like '
+        f'5-band cutouts of {sources}, with the level-free local normalisation, '
         'band dropout and temperature scaling. See the model card for its accuracy '
         'on independently written generators; never evaluated on real images.')
     tmp = Path(args.out).with_suffix('.tmp.safetensors')
@@ -148,7 +173,8 @@ def main(argv=None):
                 'recall': [float(v) for v in report['recall']],
                 'confusion_matrix': report.meta['confusion_matrix'],
                 'ece': expected_calibration_error(proba, test[1])}
-    print('held-out simulated (same generator):', json.dumps(held_out), flush=True)
+    print('held-out simulated (the training generators):', json.dumps(held_out),
+          flush=True)
     result.metadata['training']['held_out_same_generator'] = held_out
     save_trained(result, args.out, name=args.name, description=description,
                  license='BSD-3-Clause', citation=CITATION, overwrite=args.overwrite)

@@ -37,12 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'scripts'))
 
-from _pool import GENERATORS, simulated_set  # noqa: E402
+from _pool import EVAL_SEEDS, GENERATORS, TRAIN_SEEDS as SEEDS, simulated_set  # noqa: E402
 from make_default_model import NORMALIZATION  # noqa: E402
-from transfer_table import EVAL_SEEDS, TRAIN_SEEDS, evaluate  # noqa: E402
-
-#: Training and validation seeds per generator.
-SEEDS = {'starcnet': (1, 2), **TRAIN_SEEDS}
+from transfer_table import evaluate  # noqa: E402
 
 
 def main(argv=None):

@@ -48,14 +48,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'scripts'))
 
-from _pool import GENERATORS, simulated_set  # noqa: E402
+from _pool import EVAL_SEEDS, GENERATORS, TRAIN_SEEDS, simulated_set  # noqa: E402
 
-#: Seeds of the evaluation sets (never used for training anything).
-EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003}
 #: What the bundled models were trained on (others: the current simulator).
 TRAINED_ON = {'sim-small-v1': 'starcnet.simulation 0.1'}
-#: Seeds of the reference models' training and validation sets.
-TRAIN_SEEDS = {'kingsim': (8101, 8102), 'popsim': (8201, 8202)}
 
 
 def evaluate(model, cutouts, labels, missing=None):
@@ -84,7 +80,7 @@ def train_reference(generator, path, *, width, n_per_class, n_val, epochs, worke
                     cache, normalization, band_dropout):
     """Train a model of the default's recipe on one generator's candidates."""
     from starcnet.training import fit, save_trained
-    train_seed, val_seed = TRAIN_SEEDS[generator]
+    train_seed, val_seed, _ = TRAIN_SEEDS[generator]
     cutouts, labels = simulated_set(generator, n_per_class, train_seed, workers=workers,
                                     cache=cache)
     val = simulated_set(generator, n_val, val_seed, workers=workers, cache=cache)
