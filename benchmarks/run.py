@@ -116,8 +116,11 @@ def naive_logits(net, normalization, cutouts, batch=64, device='cpu', temperatur
     with torch.no_grad():
         for start in range(0, len(cutouts), batch):
             part = normalize(cutouts[start:start + batch], normalization)
-            out.append(net(torch.from_numpy(part).to(device)).cpu().numpy())
-    return np.concatenate(out) / np.float32(temperature)
+            z = net(torch.from_numpy(part).to(device)) / temperature
+            if z.ndim == 3:   # a deep ensemble: the log of its members' mean probability
+                z = torch.log(torch.softmax(z, dim=-1).mean(dim=0))
+            out.append(z.cpu().numpy())
+    return np.concatenate(out)
 
 
 def naive_cutouts(arrays, x, y):
@@ -348,24 +351,32 @@ def bench_network(rows, label, cutouts, repeats, directory, model, kinds,
 
 #: The classifier's per-source options timed beside its plain run: name,
 #: ``n_samples`` of Monte Carlo dropout (0: none), whether the OOD score is
-#: computed, and the members of a deep ensemble of the model's network
-#: (0: the model itself).
+#: computed, and the members of a deep ensemble of copies of the model's
+#: network (0: the model itself).  For a model that is an ensemble,
+#: `ENSEMBLE_OPTIONS` instead.
 OPTIONS = (('plain', 0, False, 0), ('ood_score', 0, True, 0),
            ('mc_dropout, n_samples=4', 4, False, 0), ('mc_dropout, n_samples=16', 16, False, 0),
            ('ensemble of 3', 0, False, 3))
+#: The options of a model that is a deep ensemble: its plain run (every
+#: member, their mean and summary), with the OOD score, and one of its
+#: members alone (-1), the network an ensemble multiplies.
+ENSEMBLE_OPTIONS = (('plain', 0, False, 0), ('ood_score', 0, True, 0),
+                    ('one member', 0, False, -1))
 
 
 def options_child(spec):
     """
     Time the network part of the classifier with each option of `OPTIONS`
-    in this fresh process, interleaved; what ``StarClusterClassifier``
-    computes per batch: the plain pass (softmax and ``review_priority``
-    included), the same pass with its penultimate features and the
-    model's OOD score (`starcnet.models.uncertainty.ood_score` of its
-    ``ood`` entry, the energy score for a model without one), the
-    Monte Carlo samples and their summary, and a deep ensemble of copies
-    of the model's network (the cost of an ensemble of that size: the
-    members' pass, their mean and their summary).
+    (`ENSEMBLE_OPTIONS` for an ensemble model) in this fresh process,
+    interleaved; what ``StarClusterClassifier`` computes per batch: the
+    plain pass (softmax and ``review_priority`` included; for an ensemble,
+    the members' summary too), the same pass with its penultimate
+    features and the model's OOD score
+    (`starcnet.models.uncertainty.ood_score` of its ``ood`` entry, the
+    energy score for a model without one), the Monte Carlo samples and
+    their summary, and a deep ensemble of copies of the model's network
+    (the cost of an ensemble of that size: the members' pass, their mean
+    and their summary), or one member of an ensemble model alone.
     """
     import torch
 
@@ -379,43 +390,54 @@ def options_child(spec):
     device = spec.get('device', 'cpu')
     clf = StarClusterClassifier(spec['model'], device=device, batch_size=256)
     entry = clf.model_info.ood or {'kind': 'energy', 'threshold': 0.0, 'quantile': 0.99}
+    is_ensemble = isinstance(clf.network, StarcNetEnsemble)
+    options = ENSEMBLE_OPTIONS if is_ensemble else OPTIONS
 
     def score(logits, features):
         return unc.ood_score(entry, logits=logits, features=features, cutouts=cutouts)
 
-    ensembles = {m: Predictor(StarcNetEnsemble.from_networks([clf.network] * m),
-                              clf.model_info.normalization, device=device, batch_size=256)
-                 for *_, m in OPTIONS if m}
+    def predictor_of(network):
+        return Predictor(network, clf.model_info.normalization, device=device,
+                         batch_size=256, temperature=clf.temperature)
+
+    others = {m: predictor_of(clf.network.members[0] if m < 0 else
+                              StarcNetEnsemble.from_networks([clf.network] * m))
+              for *_, m in options if m}
+
+    def members_summary(predictor, features=False):
+        out = predictor.member_logits(cutouts, return_features=features)
+        member_logits, feats = out if features else (out, None)
+        logits = predictor.combine_members(member_logits)
+        samples = softmax(member_logits.reshape(-1, member_logits.shape[-1]))
+        unc.uncertainty_summary(samples.reshape(member_logits.shape))
+        return logits, feats
 
     def option(n_samples, ood, members):
         def run():
-            if members:
-                predictor = ensembles[members]
-                member_logits = predictor.member_logits(cutouts)
-                proba = softmax(predictor.combine_members(member_logits))
-                samples = softmax(member_logits.reshape(-1, member_logits.shape[-1]))
-                unc.uncertainty_summary(samples.reshape(member_logits.shape))
-                unc.review_priority(proba)
-                return
-            if ood:
-                logits, features = clf.predictor.logits(cutouts, return_features=True)
-                score(logits, features)
+            predictor = others.get(members, clf.predictor)
+            if members > 0 or is_ensemble and predictor is clf.predictor:
+                logits, features = members_summary(predictor, features=ood)
+            elif ood:
+                logits, features = predictor.logits(cutouts, return_features=True)
             else:
-                logits = clf.predictor.logits(cutouts)
+                logits = predictor.logits(cutouts)
+            if ood:
+                score(logits, features)
             proba = softmax(logits)
             if n_samples:
-                samples = clf.predictor.sample_proba(cutouts, n_samples=n_samples, seed=0)
+                samples = predictor.sample_proba(cutouts, n_samples=n_samples, seed=0)
                 proba = unc.uncertainty_summary(samples)['mean']
             unc.review_priority(proba)
         return run
 
     with large_cpu_buffers():
-        functions = {name: option(n, ood, m) for name, n, ood, m in OPTIONS}
+        functions = {name: option(n, ood, m) for name, n, ood, m in options}
         # first-call costs not timed
         logits, features = clf.predictor.logits(cutouts, return_features=True)
-        clf.predictor.sample_proba(cutouts[:64], n_samples=2, seed=0)
-        for predictor in ensembles.values():
-            predictor.member_logits(cutouts[:64])
+        if not is_ensemble:
+            clf.predictor.sample_proba(cutouts[:64], n_samples=2, seed=0)
+        for predictor in others.values():
+            predictor.logits(cutouts[:64])
         times = interleaved(functions, spec['repeats'])
     # the score itself, from the pass's logits and features, timed alone
     alone = []
@@ -425,9 +447,14 @@ def options_child(spec):
         alone.append(time.perf_counter() - start)
     device_name = (torch.cuda.get_device_name(device) if device.startswith('cuda')
                    else 'cpu')
+    n_members = clf.predictor.n_members
+    passes = {name: (n_members if m == 0 else 1 if m < 0 else m) + n
+              for name, n, _, m in options}
     print(json.dumps({'times': times, 'device': device_name,
                       'ood_seconds': statistics.median(alone), 'ood_kind': entry['kind'],
-                      'threads': torch.get_num_threads()}))
+                      'threads': torch.get_num_threads(),
+                      'options': [(name, n, m, passes[name]) for name, n, _, m in options],
+                      'members': n_members if is_ensemble else 0}))
 
 
 def bench_options(rows, cutouts, repeats, directory, model, device='cpu', table=None):
@@ -445,14 +472,15 @@ def bench_options(rows, cutouts, repeats, directory, model, device='cpu', table=
     times = result['times']
     n = len(cutouts)
     label = os.path.basename(model).removesuffix('.safetensors')
+    if result['members']:
+        label += f' (deep ensemble of {result["members"]})'
     lines = []
-    for name, n_samples, _, members in OPTIONS:
+    for name, n_samples, members, passes in result['options']:
         seconds = statistics.median(times[name])
         factor = ratio(times, name, base='plain')
-        passes = members or 1 + n_samples
         note = ('the baseline of these rows: one pass, softmax, review_priority'
                 if name == 'plain' else f'costs {1 / factor:.2f}x plain')
-        if n_samples or members:
+        if passes > 1 or members:
             note += f' ({passes} network passes)'
         if name == 'ood_score':
             note += (f' (the {result["ood_kind"]} score from the same pass: '
@@ -472,6 +500,7 @@ def write_options_table(path, lines, n, label, device, repeats):
     for name, n_samples, members, passes, seconds, cost in lines:
         option = ('plain (no OOD score)' if name == 'plain'
                   else 'with ``ood_score`` (the default)' if name == 'ood_score'
+                  else 'one member alone' if members < 0
                   else f'deep ensemble of {members} such networks' if members
                   else f"``uncertainty='mc_dropout'``, ``n_samples={n_samples}``")
         body.append((option, str(passes), f'{seconds:.2f}', f'{cost:.2f}'))
