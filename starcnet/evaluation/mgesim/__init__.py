@@ -5,6 +5,6 @@ For **evaluation only**: it is structurally independent of the training
 simulators and is meant to test whether a classifier learned the four LEGUS
 classes rather than the habits of the simulator it was trained on.
 """
-from .core import simulate_candidates, simulate_with_truth
+from .core import simulate_candidates, simulate_with_truth  # noqa: F401 (private, for validation)
 
 __all__ = ['simulate_candidates']

@@ -55,8 +55,20 @@ def _red_sed(rng):
     return np.array([0.15, 0.35, 0.6, 1.0, 1.9]) * _sed_jitter(rng, 0.2)
 
 
+#: Factor on the Ryon et al. radii, calibrated on the catalog CI distributions
+#: (the Ryon sample holds massive, well resolved clusters of two near
+#: galaxies; typical catalog clusters are more compact).
+#: The log-radius spread around the median is also compressed by
+#: `RADIUS_LOG_STRETCH` (the catalog CI distributions are narrower than the
+#: Ryon radii imply once the CI selection is applied).
+RADIUS_SCALE = {1: 0.6, 2: 0.5}
+RADIUS_LOG_STRETCH = 0.7
+
+
 def _re_px(rng, cls, distance_mpc):
-    re_pc = 10 ** cal.draw_log_re_pc(rng, cls)
+    med = cal.RYON_LOGRE_PC[cls][5]
+    log_re = med + RADIUS_LOG_STRETCH * (cal.draw_log_re_pc(rng, cls) - med)
+    re_pc = RADIUS_SCALE[cls] * 10 ** log_re
     return max(re_pc / cal.pc_per_pixel(distance_mpc), 0.12)
 
 
@@ -99,8 +111,8 @@ def draw_candidate(rng, cls, distance_mpc):
     elif recipe == 'wilson_lopsided':
         re = _re_px(rng, 2, distance_mpc)
         theta = rng.uniform(0, 2 * np.pi)
-        d = rng.uniform(0.8, 2.0) * re + rng.uniform(0.5, 1.2)
-        f = rng.uniform(0.15, 0.4)
+        d = rng.uniform(0.6, 1.5) * re + rng.uniform(0.4, 1.0)
+        f = rng.uniform(0.12, 0.3)
         main = wilson_profile(re, rng.uniform(0.65, 1.0), rng.uniform(0, np.pi), rng=rng)
         blob = gaussian_profile(max(re, 0.6) * rng.uniform(0.6, 1.2), rng.uniform(0.4, 1.0),
                                 theta)
@@ -110,9 +122,9 @@ def draw_candidate(rng, cls, distance_mpc):
     elif recipe == 'wilson_companion':
         re = _re_px(rng, 2, distance_mpc)
         main = wilson_profile(re, rng.uniform(0.6, 1.0), rng.uniform(0, np.pi), rng=rng)
-        d = rng.uniform(1.8, 3.5)
+        d = rng.uniform(1.8, 3.2)
         theta = rng.uniform(0, 2 * np.pi)
-        f = rng.uniform(0.15, 0.45)
+        f = rng.uniform(0.1, 0.3)
         sed = _blue_sed(rng) if rng.uniform() < 0.5 else _red_sed(rng)
         comps = [_comp(0, 0, main, ones * (1 - f)),
                  _comp(d * np.cos(theta), d * np.sin(theta), POINT, f * sed)]
@@ -120,7 +132,7 @@ def draw_candidate(rng, cls, distance_mpc):
         boost = rng.uniform(1.5, 4.0)
         n = rng.integers(2, 7)
         flux = np.sort(rng.dirichlet(np.full(n, 1.2)))[::-1]
-        spread = rng.uniform(1.3, 3.5)
+        spread = rng.uniform(0.6, 2.6)
         if recipe == 'association':
             r = spread * np.sqrt(-2 * np.log(rng.uniform(1e-3, 1, n)))
             ang = rng.uniform(0, 2 * np.pi, n)
@@ -130,7 +142,7 @@ def draw_candidate(rng, cls, distance_mpc):
             ang = a0 + np.pi * rng.integers(0, 2, n) + rng.normal(0, 0.25, n)
         r[0] = rng.uniform(0, 0.5)
         xs, ys = r * np.cos(ang), r * np.sin(ang)
-        f_diff = rng.uniform(0.2, 0.6)
+        f_diff = rng.uniform(0.15, 0.5)
         comps = []
         for k in range(n):
             if rng.uniform() < 0.5:
@@ -138,7 +150,7 @@ def draw_candidate(rng, cls, distance_mpc):
             else:
                 prof = wilson_profile(rng.uniform(0.3, 1.2), 1.0, 0.0, rng=rng)
             comps.append(_comp(xs[k], ys[k], prof, (1 - f_diff) * flux[k] * _blue_sed(rng)))
-        sig = rng.uniform(2.0, 5.0)
+        sig = rng.uniform(1.2, 3.5)
         comps.append(_comp(rng.normal(0, 0.8), rng.normal(0, 0.8),
                            gaussian_profile(sig, rng.uniform(0.4, 1.0), rng.uniform(0, np.pi)),
                            f_diff * _sed_jitter(rng, 0.25)))
@@ -155,7 +167,7 @@ def draw_candidate(rng, cls, distance_mpc):
             comps.append(_comp(d * np.cos(a), d * np.sin(a), POINT, rng.uniform(0.2, 1.0) * sed))
     elif recipe == 'background_galaxy':
         w, s = exponential_mge()
-        re = rng.uniform(1.2, 5.0)
+        re = rng.uniform(1.0, 3.5)
         q = rng.uniform(0.25, 1.0)
         th = rng.uniform(0, np.pi)
         prof = np.column_stack([w, (s * re) ** 2 / q, (s * re) ** 2 * q, np.full(len(w), th)])
@@ -168,7 +180,7 @@ def draw_candidate(rng, cls, distance_mpc):
         comps = [_comp(0, 0, POINT, _sed_jitter(rng, 0.6))]
     elif recipe == 'diffuse_knot':
         boost = rng.uniform(1.5, 5.0)
-        comps = [_comp(0, 0, gaussian_profile(rng.uniform(1.0, 3.0), rng.uniform(0.4, 1.0),
+        comps = [_comp(0, 0, gaussian_profile(rng.uniform(0.8, 2.2), rng.uniform(0.4, 1.0),
                                               rng.uniform(0, np.pi)), _sed_jitter(rng, 0.3))]
     elif recipe == 'star_near_cluster':
         d = rng.uniform(2.5, 5.0)
