@@ -167,7 +167,7 @@ def _selected(rng, cls):
     for _ in range(MAX_TRIES):
         stamp, truth = _one(rng, cls)
         ci = concentration_index(stamp[3], truth['x'], truth['y'])
-        if np.isfinite(ci) and truth['ci_cut'] + rng.normal(0, 0.02) <= ci < 4.0:
+        if np.isfinite(ci) and truth['ci_cut'] - 0.02 + rng.normal(0, 0.02) <= ci < 4.0:
             truth['ci'] = ci
             return stamp, truth
     truth['ci'] = ci

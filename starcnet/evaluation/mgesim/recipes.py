@@ -61,7 +61,7 @@ def _red_sed(rng):
 #: The log-radius spread around the median is also compressed by
 #: `RADIUS_LOG_STRETCH` (the catalog CI distributions are narrower than the
 #: Ryon radii imply once the CI selection is applied).
-RADIUS_SCALE = {1: 0.6, 2: 0.5}
+RADIUS_SCALE = {1: 0.55, 2: 0.42}
 RADIUS_LOG_STRETCH = 0.7
 
 
@@ -132,7 +132,7 @@ def draw_candidate(rng, cls, distance_mpc):
         boost = rng.uniform(1.5, 4.0)
         n = rng.integers(2, 7)
         flux = np.sort(rng.dirichlet(np.full(n, 1.2)))[::-1]
-        spread = rng.uniform(0.6, 2.6)
+        spread = rng.uniform(0.5, 2.4)
         if recipe == 'association':
             r = spread * np.sqrt(-2 * np.log(rng.uniform(1e-3, 1, n)))
             ang = rng.uniform(0, 2 * np.pi, n)
@@ -180,7 +180,7 @@ def draw_candidate(rng, cls, distance_mpc):
         comps = [_comp(0, 0, POINT, _sed_jitter(rng, 0.6))]
     elif recipe == 'diffuse_knot':
         boost = rng.uniform(1.5, 5.0)
-        comps = [_comp(0, 0, gaussian_profile(rng.uniform(0.8, 2.2), rng.uniform(0.4, 1.0),
+        comps = [_comp(0, 0, gaussian_profile(rng.uniform(0.7, 2.0), rng.uniform(0.4, 1.0),
                                               rng.uniform(0, np.pi)), _sed_jitter(rng, 0.3))]
     elif recipe == 'star_near_cluster':
         d = rng.uniform(2.5, 5.0)
