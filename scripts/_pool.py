@@ -32,17 +32,18 @@ GENERATORS = {
     'starcnet': 'starcnet.simulation',
     'kingsim': 'starcnet.evaluation.kingsim',
     'popsim': 'starcnet.evaluation.popsim',
+    'mgesim': 'starcnet.evaluation.mgesim',
 }
 
 #: Seeds of the evaluation sets of each generator (never used for training).
-EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003}
+EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003, 'mgesim': 7004}
 
 #: Seeds of the training, validation and held-out test sets drawn from each
 #: generator for training (the reference models of ``transfer_table.py``,
 #: ``multi_source.py``, ``make_default_model.py --train-generators``); the
 #: default model's own ``starcnet`` sets are seeded by its ``--seed``.
 TRAIN_SEEDS = {'starcnet': (1, 2, 3), 'kingsim': (8101, 8102, 8103),
-               'popsim': (8201, 8202, 8203)}
+               'popsim': (8201, 8202, 8203), 'mgesim': (8301, 8302, 8303)}
 
 #: Seconds between a worker's checks that its parent is alive.
 PARENT_POLL = 0.2

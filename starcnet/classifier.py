@@ -158,7 +158,9 @@ class StarClusterClassifier:
         mutual information, class quality; see the uncertainty page of
         the documentation).  It costs ``n_samples`` network passes more
         than the default, so it is off by default.  A `ValueError` for a
-        model without dropout, or for an ensemble.
+        model without dropout.  For an ensemble, each sample is a pass of
+        every member with dropout on (their mean), ``n_samples`` times the
+        members' cost.
     n_samples : int, optional
         Passes per source with ``uncertainty='mc_dropout'`` (>= 2,
         default 16); an ensemble has as many samples as members.
@@ -224,11 +226,6 @@ class StarClusterClassifier:
         if ensemble and self.uncertainty in (None, 'ensemble'):
             self.uncertainty = 'ensemble'
             self.n_samples = self.predictor.n_members
-        elif ensemble:
-            msg = (f'{self.model_name} is a deep ensemble of {self.predictor.n_members} '
-                   "networks: its uncertainty comes from its members (uncertainty=None "
-                   "or 'ensemble'), not from Monte Carlo dropout")
-            raise ValueError(msg)
         elif self.uncertainty == 'ensemble':
             msg = (f"uncertainty='ensemble' needs a deep ensemble model, but "
                    f"{self.model_name} is one network; use uncertainty='mc_dropout' "

@@ -568,6 +568,10 @@ class Predictor:
         """
         Calibrated logits of ``n_samples`` Monte Carlo dropout passes.
 
+        For a deep ensemble, each pass runs every member with its own
+        dropout masks and gives the logits of their mean probability (as
+        `logits` does without dropout).
+
         Sampling runs on a copy of the network made for the call (as
         much memory again as the network, while it runs), in which every
         ``torch.nn.Dropout`` with ``p > 0`` always drops and every other
@@ -611,11 +615,8 @@ class Predictor:
             msg = f'seed must be an integer, got {seed!r}'
             raise TypeError(msg)
         n_samples = int(n_samples)
-        if 'members' in getattr(self.network, 'config', {}):
-            msg = ('this model is a deep ensemble: its uncertainty comes from its '
-                   'members (member_logits), not from Monte Carlo dropout')
-            raise ValueError(msg)
         self.check_dropout()
+        ensemble = 'members' in getattr(self.network, 'config', {})
         cutouts, missing = self._check_inputs(cutouts, missing)
         out = np.empty((n_samples, len(cutouts), self._n_classes()), dtype=np.float32)
         step = self.network_batch_size()
@@ -624,8 +625,11 @@ class Predictor:
         network = _sampling_network(self.network, generator)
         with torch.inference_mode(), _autocast(self.device, self.precision):
             for start, n_batch, tensor in self._batches(cutouts, missing, step, pad=False):
-                batch = torch.stack([self._calibrated(network(tensor), n_batch)
-                                     for _ in range(n_samples)])
+                passes = [self._calibrated(network(tensor), n_batch)
+                          for _ in range(n_samples)]
+                if ensemble:   # each pass: the members' mean, as in logits
+                    passes = [_combine(z) for z in passes]
+                batch = torch.stack(passes)
                 out[:, start:start + n_batch] = batch.cpu().numpy()
         # a source is NaN in every sample where any pass was not finite
         out[:, ~np.isfinite(out).all(axis=(0, 2))] = np.nan

@@ -88,12 +88,24 @@ def test_file_round_trip(ensemble_path, batch):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_mc_dropout_refused_for_an_ensemble(ensemble_path, batch):
+def test_mc_dropout_of_an_ensemble(ensemble_path, batch):
+    # each sample is the members' mean with dropout on in every member
     predictor = Predictor.from_model(ensemble_path)
-    with pytest.raises(ValueError, match='deep ensemble'):
-        predictor.sample_logits(batch, n_samples=2)
-    with pytest.raises(ValueError, match='deep ensemble of 3'):
-        StarClusterClassifier(ensemble_path, uncertainty='mc_dropout')
+    samples = predictor.sample_logits(batch, n_samples=4, seed=1)
+    assert samples.shape == (4, 40, 4)
+    assert np.abs(samples[0] - samples[1]).max() > 1e-4
+    with torch.random.fork_rng():
+        ensemble, _ = load_model(ensemble_path)
+        for member in ensemble.members:
+            member.branches['full'].dropout.p = 0.0
+            member.branches['middle'].dropout.p = 0.0
+            member.branches['small'].dropout.p = 1e-12
+    quiet = Predictor(ensemble, NORM)
+    # negligible dropout: every sample is the ensemble's plain output
+    np.testing.assert_allclose(quiet.sample_logits(batch, n_samples=2)[1],
+                               quiet.logits(batch), rtol=1e-4, atol=1e-5)
+    clf = StarClusterClassifier(ensemble_path, uncertainty='mc_dropout', n_samples=3)
+    assert clf.uncertainty == 'mc_dropout' and clf.n_samples == 3
 
 
 def test_ensemble_needs_an_ensemble(tiny_model_path):
@@ -126,7 +138,8 @@ def test_classifier_columns_from_the_members(ensemble_path, scene):
     assert np.ptp(np.asarray(cat['mutual_information'])) > 0
 
 
-def test_cli_ensemble(ensemble_path, tmp_path, capsys):
+def test_cli_ensemble(ensemble_path, tiny_model_path, tmp_path, capsys):
+    tiny = tiny_model_path
     args, catalog, _ = write_test_scene(tmp_path)
     out = tmp_path / 'out.ecsv'
     assert main(['classify', *args, '--catalog', str(catalog),
@@ -135,10 +148,11 @@ def test_cli_ensemble(ensemble_path, tmp_path, capsys):
     assert set(UNCERTAINTY_COLUMNS) <= set(cat.colnames)
     printed = capsys.readouterr().out
     assert 'confident:' in printed and 'run with --uncertainty' not in printed
+    # --uncertainty ensemble with a single network: a clear error, no file
     assert main(['classify', *args, '--catalog', str(catalog),
-                 '--model', str(ensemble_path), '--output', str(tmp_path / 'o2.ecsv'),
-                 '--uncertainty', 'mc_dropout']) != 0
-    assert 'deep ensemble' in capsys.readouterr().err
+                 '--model', str(tiny), '--output', str(tmp_path / 'o2.ecsv'),
+                 '--uncertainty', 'ensemble']) != 0
+    assert 'needs a deep ensemble model' in capsys.readouterr().err
     assert not (tmp_path / 'o2.ecsv').exists()
 
 
