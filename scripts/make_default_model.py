@@ -78,6 +78,12 @@ def main(argv=None):
     parser.add_argument('--members', type=int, default=1,
                         help='train a deep ensemble of this many networks (seeds '
                              '--seed, --seed + 1, ...; starcnet.training.fit_ensemble)')
+    parser.add_argument('--first-member-out', default=None,
+                        help='with --members: also save the first member alone, '
+                             'with its own temperature and OOD entry, here')
+    parser.add_argument('--first-member-name', default=None,
+                        help='the name of that model (default: --name without '
+                             '"-ensemble")')
     parser.add_argument('--epochs', type=int, default=8)
     parser.add_argument('--width', type=int, default=16)
     parser.add_argument('--batch-size', type=int, default=128)
@@ -94,8 +100,13 @@ def main(argv=None):
     parser.add_argument('--report', default=None,
                         help='also write the training metadata as JSON here')
     args = parser.parse_args(argv)
-    if Path(args.out).exists() and not args.overwrite:
-        parser.error(f'{args.out} exists; give --overwrite to replace it')
+    for out in (args.out, args.first_member_out):
+        if out and Path(out).exists() and not args.overwrite:
+            parser.error(f'{out} exists; give --overwrite to replace it')
+    if args.first_member_out and args.members < 2:
+        parser.error('--first-member-out needs --members 2 or more')
+    args.first_member_name = (args.first_member_name
+                              or args.name.removesuffix('-ensemble'))
 
     # Idle OpenMP threads sleep instead of spinning: on a shared machine
     # spinning threads slow training several-fold (results are unchanged).
@@ -104,7 +115,7 @@ def main(argv=None):
 
     from starcnet import StarClusterClassifier
     from starcnet.metrics import classification_report, expected_calibration_error
-    from starcnet.training import fit, fit_ensemble, save_trained
+    from starcnet.training import fit, fit_ensemble, member_of, save_trained
 
     torch.set_num_threads(args.threads)
     logging.basicConfig(format='%(asctime)s %(message)s')
@@ -151,38 +162,47 @@ def main(argv=None):
                          f'marked missing in {args.band_dropout:.0%} of the cutouts'),
         'command': command, 'simulation_time_s': round(t_sim, 1),
         'training_time_s': round(t_train, 1)})
-    n_params = sum(p.numel() for p in result.module.parameters())
-    network = (f'Deep ensemble of {args.members} width-{args.width} StarcNets'
-               if args.members > 1 else f'Width-{args.width} StarcNet')
     sources = ' + '.join(GENERATORS[g] for g in args.train_generators)
-    description = (
-        f'{network} ({n_params:,} parameters) trained only on simulated LEGUS-like '
-        f'5-band cutouts of {sources}, with the level-free local normalisation, '
-        'band dropout and temperature scaling. See the model card for its accuracy '
-        'on independently written generators; never evaluated on real images.')
-    tmp = Path(args.out).with_suffix('.tmp.safetensors')
-    save_trained(result, tmp, name=args.name, description=description,
-                 license='BSD-3-Clause', citation=CITATION, overwrite=True)
 
-    clf = StarClusterClassifier(tmp, device='cpu')
-    proba = clf.predict_proba(test[0])
-    pred = np.argmax(proba, axis=1) + 1
-    report = classification_report(test[1], pred)
-    held_out = {'n': int(len(test[1])), 'accuracy': report.meta['accuracy'],
-                'binary_accuracy': report.meta['binary_accuracy'],
-                'recall': [float(v) for v in report['recall']],
-                'confusion_matrix': report.meta['confusion_matrix'],
-                'ece': expected_calibration_error(proba, test[1])}
-    print('held-out simulated (the training generators):', json.dumps(held_out),
-          flush=True)
-    result.metadata['training']['held_out_same_generator'] = held_out
-    save_trained(result, args.out, name=args.name, description=description,
-                 license='BSD-3-Clause', citation=CITATION, overwrite=args.overwrite)
-    tmp.unlink()
+    def save_tested(result, out, name, overwrite):
+        """Save ``result`` as ``out``, with its accuracy on the held-out sets."""
+        n_params = sum(p.numel() for p in result.module.parameters())
+        members = result.module.config.get('members')
+        network = (f'Deep ensemble of {members} width-{args.width} StarcNets'
+                   if members else f'Width-{args.width} StarcNet')
+        description = (
+            f'{network} ({n_params:,} parameters) trained only on simulated LEGUS-like '
+            f'5-band cutouts of {sources}, with the level-free local normalisation, '
+            'band dropout and temperature scaling. See the model card for its accuracy '
+            'on independently written generators; never evaluated on real images.')
+        tmp = Path(out).with_suffix('.tmp.safetensors')
+        save_trained(result, tmp, name=name, description=description,
+                     license='BSD-3-Clause', citation=CITATION, overwrite=True)
+        clf = StarClusterClassifier(tmp, device='cpu')
+        proba = clf.predict_proba(test[0])
+        pred = np.argmax(proba, axis=1) + 1
+        report = classification_report(test[1], pred)
+        held_out = {'n': int(len(test[1])), 'accuracy': report.meta['accuracy'],
+                    'binary_accuracy': report.meta['binary_accuracy'],
+                    'recall': [float(v) for v in report['recall']],
+                    'confusion_matrix': report.meta['confusion_matrix'],
+                    'ece': expected_calibration_error(proba, test[1])}
+        print(f'{name} on held-out candidates of the training generators:',
+              json.dumps(held_out), flush=True)
+        result.metadata['training']['held_out_same_generator'] = held_out
+        save_trained(result, out, name=name, description=description,
+                     license='BSD-3-Clause', citation=CITATION, overwrite=overwrite)
+        tmp.unlink()
+        print(f'saved {out} ({os.path.getsize(out)} bytes) after '
+              f'{time.time() - t0:.0f} s', flush=True)
+
+    save_tested(result, args.out, args.name, args.overwrite)
     if args.report:
         Path(args.report).write_text(json.dumps(result.metadata, indent=1, default=str))
-    print(f'saved {args.out} ({os.path.getsize(args.out)} bytes) after '
-          f'{time.time() - t0:.0f} s', flush=True)
+    if args.first_member_out:
+        first = member_of(result, 0, val)
+        first.metadata['training']['command'] = command
+        save_tested(first, args.first_member_out, args.first_member_name, args.overwrite)
     return 0
 
 

@@ -53,7 +53,10 @@ sys.path.insert(0, str(REPO / 'scripts'))
 from _pool import EVAL_SEEDS, GENERATORS, TRAIN_SEEDS, simulated_set  # noqa: E402
 
 #: What the bundled models were trained on (others: the current simulator).
-TRAINED_ON = {'sim-small-v1': 'starcnet.simulation 0.1'}
+TRAINED_ON = {'sim-small-v1': 'starcnet.simulation 0.1',
+              'sim-small-v2': 'starcnet.simulation',
+              'sim-small-v3': 'starcnet + kingsim + popsim',
+              'sim-small-v3-ensemble': 'starcnet + kingsim + popsim'}
 
 
 def evaluate(model, cutouts, labels, missing=None):
@@ -167,7 +170,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='*', default=None,
                         help='bundled models to evaluate (names or files; default: '
-                             'sim-small-v1 and the default model)')
+                             'sim-small-v1, sim-small-v2, the default model and '
+                             'sim-small-v3-ensemble)')
     parser.add_argument('--generators', nargs='*', default=list(GENERATORS),
                         choices=list(GENERATORS))
     parser.add_argument('--n-per-class', type=int, default=300,
@@ -191,7 +195,8 @@ def main(argv=None):
     work = Path(args.work_dir)
     cache = work / 'sets'
     t0 = time.time()
-    models = args.models or ['sim-small-v1', conf.default_model]
+    models = args.models or ['sim-small-v1', 'sim-small-v2', conf.default_model,
+                             'sim-small-v3-ensemble']
     models = list(dict.fromkeys(models))
     trained_on = {}
     for m in models:
@@ -246,7 +251,7 @@ def main(argv=None):
          'results': results}, indent=1) + '\n')
     static = out / '_static'
     static.mkdir(exist_ok=True)
-    for name in (default_info.name, 'sim-small-v1'):
+    for name in (default_info.name, 'sim-small-v3-ensemble', 'sim-small-v2'):
         for g in args.generators:
             if g in results.get(name, {}):
                 reliability_figure(results[name][g], static / f'reliability_{name}_{g}.png',

@@ -120,7 +120,8 @@ def _trust_summary(catalog, classes):
     if uncertain is None:
         # without samples there is no measure of the model's own doubt:
         # "not flagged" is not "confident"
-        lines.append('  (confident / uncertain: run with --uncertainty mc_dropout)')
+        lines.append('  (confident / uncertain: run with --uncertainty mc_dropout, '
+                     'or --model sim-small-v3-ensemble)')
     return lines
 
 

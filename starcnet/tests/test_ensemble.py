@@ -177,6 +177,17 @@ def test_fit_ensemble(tmp_path):
     assert clf.uncertainty == 'ensemble' and clf.temperature == result.metadata['temperature']
     # the members were trained from different seeds: they differ
     assert np.abs(members[0] - members[1]).max() > 1e-3
+    # its first member as a model of its own, calibrated alone
+    from starcnet.training import member_of
+    first = member_of(result, 0, val)
+    assert 'members' not in first.metadata['config']
+    assert first.metadata['training']['seed'] == 5
+    alone = Predictor(first.module, first.metadata['normalization']).logits(val[0])
+    np.testing.assert_allclose(alone, members[0], rtol=1e-5, atol=1e-5)
+    assert first.metadata['temperature'] == pytest.approx(fit_temperature(alone, val[1]))
+    assert first.metadata['ood']['kind'] == 'combined'
+    with pytest.raises(ValueError, match='has no member 2'):
+        member_of(result, 2, val)
     with pytest.raises(ValueError, match='fixed validation set'):
         fit_ensemble(x, y, validation=None, n_members=2, width=8, epochs=1)
     with pytest.raises(ValueError, match='n_members must be an integer from 2'):

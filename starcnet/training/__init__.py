@@ -37,14 +37,15 @@ import importlib
 from .data import LabelledCutouts, class_weights, cutouts_from_catalog
 from .results import TrainingResult, fit_temperature, save_trained
 
-__all__ = ['fit', 'fit_ensemble', 'ensemble_of', 'FREEZABLE', 'dihedral_augment', 'class_weights',
+__all__ = ['fit', 'fit_ensemble', 'ensemble_of', 'member_of', 'FREEZABLE',
+           'dihedral_augment', 'class_weights',
            'fit_temperature', 'TrainingResult', 'LabelledCutouts',
            'cutouts_from_catalog', 'save_trained', 'ActiveLearner', 'select_batch',
            'acquisition_scores', 'RULES', 'NO_CLASS', 'NOT_REVIEWED']
 
 # the names that need torch, imported on first use
 _LAZY = {'fit': 'loop', 'FREEZABLE': 'loop', 'fit_ensemble': 'ensemble',
-         'ensemble_of': 'ensemble', 'dihedral_augment': 'augment',
+         'ensemble_of': 'ensemble', 'member_of': 'ensemble', 'dihedral_augment': 'augment',
          'ActiveLearner': 'active', 'select_batch': 'active',
          'acquisition_scores': 'active', 'RULES': 'active', 'NO_CLASS': 'active',
          'NOT_REVIEWED': 'active'}

@@ -14,7 +14,7 @@ from .data import _check_data
 from .loop import _fit_ood, _mean_nll, fit
 from .results import TrainingResult, fit_temperature
 
-__all__ = ['fit_ensemble', 'ensemble_of']
+__all__ = ['fit_ensemble', 'ensemble_of', 'member_of']
 
 log = logging.getLogger('starcnet')
 
@@ -144,3 +144,41 @@ def ensemble_of(results, validation, *, device='cpu'):
     history = {'members': [r.history for r in results], 'temperature': temperature,
                'val_accuracy': accuracy}
     return TrainingResult(module=module, metadata=metadata, history=history)
+
+
+def member_of(result, k, validation, *, device='cpu'):
+    """
+    Member ``k`` of an ensemble (`fit_ensemble` or `ensemble_of`) as a
+    model of its own: its network, with its own temperature and
+    out-of-distribution entry fitted on ``validation`` (as `fit` fits
+    them), and the ensemble's training record with that member's seed,
+    best epoch and validation accuracy.
+    """
+    from ..models.inference import Predictor
+    from .loop import _calibrate
+
+    members = result.metadata['training'].get('members')
+    if not isinstance(result.module, StarcNetEnsemble) or not members:
+        msg = 'member_of needs the result of fit_ensemble or ensemble_of'
+        raise ValueError(msg)
+    if not 0 <= k < len(members):
+        msg = f'an ensemble of {len(members)} has no member {k}'
+        raise ValueError(msg)
+    x_val, y_val = _check_data(*validation, 'validation')
+    module = copy.deepcopy(result.module.members[k]).eval()
+    predictor = Predictor(module, result.metadata['normalization'], device=device,
+                          batch_size=512)
+    temperature, val_nll, ood = _calibrate(predictor, x_val, y_val)
+    training = copy.deepcopy(result.metadata['training'])
+    member = training.pop('members')[k]
+    training.pop('ensemble', None)
+    training.update({'seed': member['seed'], 'best_epoch': member['best_epoch'],
+                     'val_accuracy': member['val_accuracy'], 'temperature': temperature,
+                     'val_nll': val_nll, 'training_time_s': member['training_time_s'],
+                     'member_of': f'member {k} of a deep ensemble of {len(members)}'})
+    metadata = {**copy.deepcopy(result.metadata), 'config': dict(module.config),
+                'temperature': temperature, 'training': training}
+    metadata.pop('ood', None)
+    if ood is not None:
+        metadata['ood'] = ood
+    return TrainingResult(module=module.to('cpu'), metadata=metadata, history={})

@@ -33,7 +33,8 @@ from .test_network import make_cutouts
 
 
 def test_registry_entries():
-    assert {'legus-2021', 'sim-small-v1', 'sim-small-v2'} <= set(list_models())
+    assert {'legus-2021', 'sim-small-v1', 'sim-small-v2', 'sim-small-v3',
+            'sim-small-v3-ensemble'} <= set(list_models())
     info = get_model_info('legus-2021')
     assert info.kind == 'remote' and info.format == 'published'
     assert info.size == 61_077_488
@@ -49,15 +50,23 @@ def test_registry_entries():
     # A copy: changing it leaves the registry alone.
     info.config['width'] = 1
     assert get_model_info('legus-2021').config['width'] == 128
-    for name in ('sim-small-v1', 'sim-small-v2'):
+    for name in ('sim-small-v1', 'sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble'):
         bundled = registry._REGISTRY[name]
         assert bundled.kind == 'bundled' and bundled.sha256 is None
         assert bundled.filename == f'{name}.safetensors'
     # the default is the newer one; the old weights stay loadable by name
-    assert conf.default_model == 'sim-small-v2'
+    assert conf.default_model == 'sim-small-v3'
     assert load_model('sim-small-v1')[1].normalization.kind == 'asinh'
-    info = load_model('sim-small-v2')[1]
-    assert info.normalization.kind == 'local' and info.temperature != 1.0
+    for name in ('sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble'):
+        info = load_model(name)[1]
+        assert info.normalization.kind == 'local' and info.temperature != 1.0
+        assert info.ood['kind'] == 'combined'
+    # the ensemble's first member is the default's network
+    ensemble = load_model('sim-small-v3-ensemble')[0]
+    single = load_model('sim-small-v3')[0]
+    assert ensemble.n_members == 3
+    for key, value in single.state_dict().items():
+        assert torch.equal(ensemble.members[0].state_dict()[key], value)
 
 
 @pytest.mark.parametrize('function', [get_model_info, get_model_path, is_cached,
@@ -65,7 +74,8 @@ def test_registry_entries():
 def test_unknown_name(function):
     with pytest.raises(ValueError, match="did you mean 'legus-2021'") as excinfo:
         function('legus2021')
-    assert "Known models: 'legus-2021', 'sim-small-v2', 'sim-small-v1'" in str(excinfo.value)
+    assert ("Known models: 'legus-2021', 'sim-small-v3', 'sim-small-v3-ensemble', "
+            "'sim-small-v2', 'sim-small-v1'") in str(excinfo.value)
 
 
 def test_legus_2021_temperature():
@@ -120,7 +130,8 @@ LEGUS_COMMIT = '53a30b9775604323502e317f8699d52cd33476c2'
 
 def test_registry_file_entries():
     entries = registry.read_registry_file(registry.REGISTRY_FILE)
-    assert list(entries) == ['legus-2021', 'sim-small-v2', 'sim-small-v1']
+    assert list(entries) == ['legus-2021', 'sim-small-v3', 'sim-small-v3-ensemble',
+                             'sim-small-v2', 'sim-small-v1']
     assert list(registry._BUILTIN) == list(entries)
     for name, entry in entries.items():
         assert registry._REGISTRY[name] == entry
@@ -140,7 +151,7 @@ def test_registry_file_entries():
     assert legus.normalization.scale == (1.0,) * 5
     assert legus.classes == CLASS_NAMES
     assert legus.reference.endswith('2021ApJ...907..100P')
-    for name in ('sim-small-v1', 'sim-small-v2'):
+    for name in ('sim-small-v1', 'sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble'):
         assert entries[name].kind == 'bundled' and entries[name].config is None
 
 
