@@ -5,7 +5,7 @@ Error-retention curves of the uncertainty measures of the bundled model.
 
 One command (repository root) reruns it::
 
-    python scripts/error_retention.py
+    python scripts/error_retention.py --model sim-small-v2
 
 On the candidates of the independent generators (``kingsim``, and the
 held-out ``popsim``; the evaluation sets of ``scripts/transfer_table.py``,

@@ -62,8 +62,9 @@ def test_small_run(script, tmp_path, monkeypatch):
     monkeypatch.setattr(script, 'BOOTSTRAP', 5)
     out = tmp_path / 'docs'
     out.mkdir()
-    assert script.main(['--generators', 'kingsim', '--n-per-class', '3', '--n-samples', '2',
-                        '--workers', '1', '--threads', '1', '--work-dir', str(tmp_path / 'w'),
+    assert script.main(['--model', 'sim-small-v2', '--generators', 'kingsim',
+                        '--n-per-class', '3', '--n-samples', '2', '--workers', '1',
+                        '--threads', '1', '--work-dir', str(tmp_path / 'w'),
                         '--output-dir', str(out)]) == 0
     table = (out / 'error_retention_table.inc').read_text()
     assert 'trained on starcnet.simulation' in table and 'kingsim (seed 7002)' in table
