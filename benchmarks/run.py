@@ -390,7 +390,7 @@ def options_child(spec):
     device = spec.get('device', 'cpu')
     clf = StarClusterClassifier(spec['model'], device=device, batch_size=256)
     entry = clf.model_info.ood or {'kind': 'energy', 'threshold': 0.0, 'quantile': 0.99}
-    is_ensemble = isinstance(clf.network, StarcNetEnsemble)
+    is_ensemble = clf.predictor.is_ensemble
     options = ENSEMBLE_OPTIONS if is_ensemble else OPTIONS
 
     def score(logits, features):

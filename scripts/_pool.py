@@ -181,3 +181,16 @@ def simulated_set(generator, n_per_class, seed, *, workers=2, cache=None):
     cutouts = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     return cutouts, labels
+
+
+def mixed_set(generators, n_per_class, which, *, seeds=None, workers=2, cache=None):
+    """
+    ``(cutouts, labels)``: `simulated_set` of ``n_per_class`` candidates
+    per class of each of ``generators``, concatenated.  ``which`` picks
+    the seed of each from ``seeds`` (default `TRAIN_SEEDS`): 0 the
+    training, 1 the validation, 2 the held-out test set.
+    """
+    seeds = TRAIN_SEEDS if seeds is None else seeds
+    parts = [simulated_set(g, n_per_class, seeds[g][which], workers=workers, cache=cache)
+             for g in generators]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
 
-from _pool import GENERATORS, TRAIN_SEEDS, simulated_set  # noqa: E402
+from _pool import GENERATORS, TRAIN_SEEDS, mixed_set  # noqa: E402
 
 #: Level-free input normalisation of the default model: per cutout and
 #: band, background = median and noise = 1.4826 MAD of the pixels more
@@ -122,15 +122,11 @@ def main(argv=None):
     logging.getLogger('starcnet').setLevel(logging.INFO)
     t0 = time.time()
 
-    def sets(n, which):
-        parts = []
-        for g in args.train_generators:
-            seed = (args.seed + which if g == 'starcnet' else TRAIN_SEEDS[g][which])
-            parts.append(simulated_set(g, n, seed, workers=args.workers, cache=args.cache))
-        return (np.concatenate([p[0] for p in parts]),
-                np.concatenate([p[1] for p in parts]))
-
-    train, val, test = sets(args.n_train, 0), sets(args.n_val, 1), sets(args.n_test, 2)
+    # the starcnet sets are seeded by --seed, the others by TRAIN_SEEDS
+    seeds = {**TRAIN_SEEDS, 'starcnet': tuple(args.seed + k for k in range(3))}
+    train, val, test = (mixed_set(args.train_generators, n, which, seeds=seeds,
+                                  workers=args.workers, cache=args.cache)
+                        for which, n in enumerate((args.n_train, args.n_val, args.n_test)))
     t_sim = time.time() - t0
     print(f'{len(train[1])} training, {len(val[1])} validation and {len(test[1])} '
           f'held-out candidates ready after {t_sim:.0f} s', flush=True)

@@ -31,13 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'scripts'))
 
-from _pool import EVAL_SEEDS, GENERATORS, TRAIN_SEEDS as SEEDS, simulated_set  # noqa: E402
+from _pool import EVAL_SEEDS, GENERATORS, TRAIN_SEEDS, mixed_set, simulated_set  # noqa: E402
 from make_default_model import NORMALIZATION  # noqa: E402
 from transfer_table import evaluate  # noqa: E402
 
@@ -45,7 +44,7 @@ from transfer_table import evaluate  # noqa: E402
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--train', nargs='+', required=True, choices=list(SEEDS),
+    parser.add_argument('--train', nargs='+', required=True, choices=list(TRAIN_SEEDS),
                         help='generators to train on')
     parser.add_argument('--evaluate', nargs='+', default=list(EVAL_SEEDS),
                         choices=list(EVAL_SEEDS), help='generators to evaluate on')
@@ -75,14 +74,9 @@ def main(argv=None):
     path = work / f'{args.tag}.safetensors'
     t0 = time.time()
     if not path.exists():
-        parts = [simulated_set(g, args.n_per_class, SEEDS[g][0], workers=args.workers,
-                               cache=args.cache) for g in args.train]
-        vals = [simulated_set(g, args.n_val, SEEDS[g][1], workers=args.workers,
-                              cache=args.cache) for g in args.train]
-        cutouts = np.concatenate([p[0] for p in parts])
-        labels = np.concatenate([p[1] for p in parts])
-        val = (np.concatenate([v[0] for v in vals]), np.concatenate([v[1] for v in vals]))
-        del parts
+        cutouts, labels = mixed_set(args.train, args.n_per_class, 0, workers=args.workers,
+                                    cache=args.cache)
+        val = mixed_set(args.train, args.n_val, 1, workers=args.workers, cache=args.cache)
         print(f'{len(labels)} training candidates ready after {time.time() - t0:.0f} s',
               flush=True)
         result = fit(cutouts, labels, validation=val, width=args.width,

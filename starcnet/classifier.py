@@ -222,8 +222,7 @@ class StarClusterClassifier:
             precision=precision, compile=compile, batch_size=self.batch_size, **options)
         self.model_info = self.predictor.info
         self.model_name = self.model_info.name
-        ensemble = 'members' in self.model_info.config
-        if ensemble and self.uncertainty in (None, 'ensemble'):
+        if self.predictor.is_ensemble and self.uncertainty in (None, 'ensemble'):
             self.uncertainty = 'ensemble'
             self.n_samples = self.predictor.n_members
         elif self.uncertainty == 'ensemble':

@@ -483,6 +483,11 @@ class Predictor:
         return _combine(z).numpy()
 
     @property
+    def is_ensemble(self):
+        """Whether the network is a deep ensemble (its config has ``members``)."""
+        return 'members' in getattr(self.network, 'config', {})
+
+    @property
     def n_members(self):
         """Members of the network: its ``config['members']``, 1 for a single network."""
         return int(getattr(self.network, 'config', {}).get('members', 1))
@@ -491,7 +496,7 @@ class Predictor:
         import torch
 
         cutouts, missing = self._check_inputs(cutouts, missing)
-        ensemble = 'members' in getattr(self.network, 'config', {})
+        ensemble = self.is_ensemble
         shape = (len(cutouts), self._n_classes())
         out = np.empty(((self.n_members,) + shape) if members else shape, dtype=np.float32)
         feats = (np.empty((len(cutouts), self.n_features()), dtype=np.float32)
@@ -616,7 +621,6 @@ class Predictor:
             raise TypeError(msg)
         n_samples = int(n_samples)
         self.check_dropout()
-        ensemble = 'members' in getattr(self.network, 'config', {})
         cutouts, missing = self._check_inputs(cutouts, missing)
         out = np.empty((n_samples, len(cutouts), self._n_classes()), dtype=np.float32)
         step = self.network_batch_size()
@@ -627,7 +631,7 @@ class Predictor:
             for start, n_batch, tensor in self._batches(cutouts, missing, step, pad=False):
                 passes = [self._calibrated(network(tensor), n_batch)
                           for _ in range(n_samples)]
-                if ensemble:   # each pass: the members' mean, as in logits
+                if self.is_ensemble:   # each pass: the members' mean, as in logits
                     passes = [_combine(z) for z in passes]
                 batch = torch.stack(passes)
                 out[:, start:start + n_batch] = batch.cpu().numpy()

@@ -37,7 +37,7 @@ import math
 
 from ..normalization import Normalization
 from .inference import check_temperature
-from .network import StarcNet
+from .network import MAX_MEMBERS, StarcNet
 
 __all__ = ['CONFIG_LIMITS', 'FILE_FORMAT', 'FILE_FORMAT_VERSION', 'METADATA_KEYS',
            'MAX_OOD_FEATURES', 'OOD_KINDS', 'OOD_PARTS', 'check_config', 'check_ood',
@@ -88,7 +88,7 @@ _TEXT_KEYS = ('name', 'description', 'license', 'citation')
 #: ask for a network of many gigabytes: width 1024 is eight times the
 #: published network (about 1 GB of float32 weights).
 CONFIG_LIMITS = {'width': (1, 1024), 'n_bands': (1, 64), 'n_classes': (2, 1000),
-                 'size': (32, 32), 'groups': (1, 1024), 'members': (1, 16)}
+                 'size': (32, 32), 'groups': (1, 1024), 'members': (1, MAX_MEMBERS)}
 
 
 def check_config(config, source='config', what='"config"'):

@@ -113,8 +113,8 @@ def ensemble_of(results, validation, *, device='cpu'):
     calibrated = Predictor.combine_members(member_logits[:, finite] / np.float32(temperature))
     val_nll = {'before': _mean_nll(combined, y_val[finite] - 1),
                'after': _mean_nll(calibrated, y_val[finite] - 1)}
-    accuracy = float(np.mean(np.where(finite, np.argmax(
-        Predictor.combine_members(member_logits), axis=1) + 1, 0) == y_val))
+    # rows whose output is not finite count as wrong
+    accuracy = float(np.sum(np.argmax(combined, axis=1) + 1 == y_val[finite]) / len(y_val))
     log.info('ensemble of %d: validation accuracy %.4f, temperature %.3f '
              '(NLL %.4f -> %.4f)', len(results), accuracy, temperature,
              val_nll['before'], val_nll['after'])
