@@ -14,17 +14,20 @@ and, to also write the fitted combined entry of the default model into
 
     python scripts/ood_table.py --write-registry
 
-In-distribution data are candidates of `starcnet.simulation`, the
-generator the bundled models were trained on, with seeds disjoint from
-training (``scripts/make_default_model.py`` uses seeds 1, 2, 3; the
-transfer table 7001-8202; this table 9201-9210): the scores are fitted on ``FIT_SEED``
+In-distribution data are candidates of the generators a model was
+trained on (``TRAINED_ON``: `starcnet.simulation` for ``sim-small-v1``
+and ``-v2``; it, ``kingsim`` and ``popsim`` in equal numbers for
+``sim-small-v3``), with seeds disjoint from training
+(``scripts/make_default_model.py`` uses seeds 1, 2, 3 and 8101-8203; the
+transfer table 7001-7004; this table 9201-9211): the scores are fitted on ``FIT_SEED``
 (`starcnet.models.uncertainty.fit_ood`, which itself fits the moments on
 half of them and the scales and threshold on the other half) and
 evaluated on ``TEST_SEED``.  The shifts:
 
-* ``kingsim``, ``popsim``: candidates of the independent generators
-  `starcnet.evaluation.kingsim` and `starcnet.evaluation.popsim`, meant
-  to be LEGUS-like: their "shift" is the gap between generators;
+* ``kingsim``, ``popsim``, ``mgesim``: candidates of the independently
+  written generators of `starcnet.evaluation`, meant to be LEGUS-like:
+  their "shift" is the gap between generators (a generator a model was
+  trained on is no shift for it: its cell says so);
 * ``blank sky``: sky plus noise only (the simulator's sky levels,
   exposure depths, Poisson and read noise, correlated noise), no source;
 * ``saturated star``: a test candidate with a bright star at the centre
@@ -46,7 +49,10 @@ evaluated on ``TEST_SEED``.  The shifts:
   wrapped or invented.
 
 The last two patch the simulator's PSF draw and centre for the call
-(``_patched``); the module is restored afterwards.
+(``_patched``); the module is restored afterwards.  Their AUROC is
+against the in-distribution test candidates of `starcnet.simulation`
+alone (for a model trained on several generators, the others would make
+it partly a measure of the gap between generators).
 
 Writes ``docs/ood_table.inc`` (reST) and ``docs/ood_table.json``.
 """
@@ -73,16 +79,28 @@ from _pool import simulated_set  # noqa: E402
 #: figures are on sets no design decision looked at.
 FIT_SEED = 9201
 TEST_SEED = 9202
-SHIFT_SEEDS = {'kingsim': 9203, 'popsim': 9204, 'blank sky': 9205,
+SHIFT_SEEDS = {'kingsim': 9203, 'popsim': 9204, 'mgesim': 9211, 'blank sky': 9205,
                'saturated star': 9206, 'bands shuffled': 9207, 'counts': 9208,
                'PSF x2': 9209, 'off-centre 4 px': 9210}
 SHIFTS = tuple(SHIFT_SEEDS)
+#: The shifts that are candidates of another generator.
+GENERATOR_SHIFTS = ('kingsim', 'popsim', 'mgesim')
+#: The shifts rendered by a patched `starcnet.simulation`: their AUROC is
+#: against the in-distribution candidates of that generator alone.
+SIMULATOR_SHIFTS = ('PSF x2', 'off-centre 4 px')
 KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined')
 KIND_LABELS = {'energy': 'energy', 'mahalanobis': 'Mahalanobis (features)',
                'input_statistics': 'input statistics', 'combined': 'combined'}
-DEFAULT_MODEL = 'sim-small-v2'
-TRAINED_ON = {'sim-small-v2': 'starcnet.simulation (randomised; seeds 1-3)',
-              'sim-small-v1': 'starcnet.simulation 0.1 (before its randomisation)'}
+DEFAULT_MODEL = 'sim-small-v3'
+#: What each model was trained on: a description, and the generators whose
+#: candidates are in-distribution for it.
+TRAINED_ON = {
+    'sim-small-v3': ('starcnet.simulation + kingsim + popsim', ('starcnet', 'kingsim', 'popsim')),
+    'sim-small-v3-ensemble': ('starcnet.simulation + kingsim + popsim',
+                              ('starcnet', 'kingsim', 'popsim')),
+    'sim-small-v2': ('starcnet.simulation (randomised; seeds 1-3)', ('starcnet',)),
+    'sim-small-v1': ('starcnet.simulation 0.1 (before its randomisation)', ('starcnet',)),
+}
 
 
 def _log(message, t0):
@@ -195,10 +213,26 @@ def off_centre(n_per_class, seed, offset=4.0):
     return np.stack([np.rot90(c, k, axes=(1, 2)) for c, k in zip(x, turns)]).copy()
 
 
-def make_shifts(test, n_per_class, workers, cache, t0):
+def in_distribution(generators, n_per_class, seed, workers, cache):
+    """
+    ``(cutouts, labels, generator)``: ``n_per_class`` candidates per class
+    in all, shared equally by ``generators`` (each seeded with ``seed``);
+    ``generator`` names the one that made each candidate.
+    """
+    n = max(1, n_per_class // len(generators))
+    parts = [simulated_set(g, n, seed, workers=workers, cache=cache) for g in generators]
+    names = np.concatenate([np.full(len(p[1]), g) for g, p in zip(generators, parts)])
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            names)
+
+
+def make_shifts(test, n_per_class, workers, cache, t0, skip=()):
+    """The shifted sets; ``skip``: generators that are no shift here."""
     shifts = {}
-    for name in ('kingsim', 'popsim'):
-        n = n_per_class if name == 'kingsim' else max(1, n_per_class // 2)
+    for name in GENERATOR_SHIFTS:
+        if name in skip:
+            continue
+        n = n_per_class if name != 'popsim' else max(1, n_per_class // 2)
         shifts[name] = simulated_set(name, n, SHIFT_SEEDS[name], workers=workers,
                                      cache=cache)[0]
         _log(f'{name}: {len(shifts[name])} candidates', t0)
@@ -230,7 +264,8 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     from starcnet.models import uncertainty as unc
 
     predictor = Predictor.from_model(model, device='cpu')
-    fitted_on = (f'starcnet.simulation candidates, seed {FIT_SEED} ({len(fit[0])}, '
+    trained_on, generators = TRAINED_ON.get(model, ('', ('starcnet',)))
+    fitted_on = (f'{" + ".join(generators)} candidates, seed {FIT_SEED} ({len(fit[0])}, '
                  'class-balanced; moments on half, scales and threshold on the other half)')
     # one network pass for the four kinds: what fit_ood(predictor, fit[0],
     # fit[1], kind=kind, quantile=0.99) gives, kind by kind
@@ -239,11 +274,13 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
                                            kind=kind, quantile=0.99, fitted_on=fitted_on)
                for kind in KINDS}
     _log(f'{model}: fitted {", ".join(KINDS)}', t0)
+    # the entry the model ships with (its file, or the registry)
     shipped = predictor.info.ood
     if shipped is not None:
         entries['shipped'] = shipped
     scores_in = score_all(predictor, entries, test[0])
-    result = {'model': model, 'trained_on': TRAINED_ON.get(model, ''),
+    result = {'model': model, 'trained_on': trained_on,
+              'in_distribution': list(generators),
               'n_fit': len(fit[0]), 'n_test': len(test[0]), 'kinds': {}}
     for kind, ood in entries.items():
         flagged = unc.ood_flags(scores_in[kind], ood)
@@ -251,11 +288,15 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
             'threshold': ood['threshold'], 'kind': ood['kind'],
             'in_distribution_flag_rate': float(flagged.mean()),
             'auroc': {}, 'flag_rate': {}}
+    # the shifts rendered by a patched starcnet.simulation are compared with
+    # the in-distribution candidates of starcnet.simulation itself
+    own = test[2] == 'starcnet'
     for name, cutouts in shifts.items():
         scores = score_all(predictor, entries, cutouts)
         for kind, ood in entries.items():
             row = result['kinds'][kind]
-            row['auroc'][name] = auroc(scores_in[kind], scores[kind])
+            reference = scores_in[kind][own] if name in SIMULATOR_SHIFTS else scores_in[kind]
+            row['auroc'][name] = auroc(reference, scores[kind])
             row['flag_rate'][name] = float(unc.ood_flags(scores[kind], ood).mean())
         result.setdefault('n_shift', {})[name] = len(cutouts)
     _log(f'{model}: scored the test set and {len(shifts)} shifts', t0)
@@ -323,12 +364,15 @@ def table_inc(results):
             if kind not in result['kinds']:
                 continue
             row = result['kinds'][kind]
-            label = 'shipped (registry)' if kind == 'shipped' else KIND_LABELS[kind]
+            label = 'shipped' if kind == 'shipped' else KIND_LABELS[kind]
             start = [result['model'], label,
                      f'{100 * row["in_distribution_flag_rate"]:.1f}%']
-            tables['auroc'].append(start + [f'{row["auroc"][s]:.3f}' for s in SHIFTS])
-            tables['flag_rate'].append(
-                start + [f'{100 * row["flag_rate"][s]:.1f}%' for s in SHIFTS])
+            tables['auroc'].append(start + [
+                f'{row["auroc"][s]:.3f}' if s in row['auroc'] else 'trained on'
+                for s in SHIFTS])
+            tables['flag_rate'].append(start + [
+                f'{100 * row["flag_rate"][s]:.1f}%' if s in row['flag_rate']
+                else 'trained on' for s in SHIFTS])
     lines = ['.. This file is written by scripts/ood_table.py; do not edit.', '',
              'AUROC of each score, in-distribution test candidates against each shift:',
              '']
@@ -341,7 +385,8 @@ def table_inc(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--models', nargs='+', default=[DEFAULT_MODEL, 'sim-small-v1'])
+    parser.add_argument('--models', nargs='+',
+                        default=[DEFAULT_MODEL, 'sim-small-v3-ensemble', 'sim-small-v2'])
     parser.add_argument('--n-fit-per-class', type=int, default=500)
     parser.add_argument('--n-test-per-class', type=int, default=250)
     parser.add_argument('--n-shift-per-class', type=int, default=125,
@@ -363,15 +408,23 @@ def main(argv=None):
         Path(args.out_inc).write_text(table_inc(results))
         return
     t0 = time.time()
-    fit = simulated_set('starcnet', args.n_fit_per_class, FIT_SEED, workers=args.workers,
-                        cache=args.cache)
-    test = simulated_set('starcnet', args.n_test_per_class, TEST_SEED,
-                         workers=args.workers, cache=args.cache)
-    _log(f'in-distribution: {len(fit[0])} to fit, {len(test[0])} to test', t0)
-    shifts = make_shifts(test[0], args.n_shift_per_class, args.workers, args.cache, t0)
-    results = [evaluate(model, fit, test, shifts, t0,
-                        write_registry=args.write_registry and model == DEFAULT_MODEL)
-               for model in args.models]
+    sets = {}            # the sets of each tuple of training generators
+    results = []
+    for model in args.models:
+        generators = TRAINED_ON.get(model, ('', ('starcnet',)))[1]
+        if generators not in sets:
+            fit = in_distribution(generators, args.n_fit_per_class, FIT_SEED,
+                                  args.workers, args.cache)
+            test = in_distribution(generators, args.n_test_per_class, TEST_SEED,
+                                   args.workers, args.cache)
+            _log(f'in-distribution ({" + ".join(generators)}): {len(fit[0])} to fit, '
+                 f'{len(test[0])} to test', t0)
+            shifts = make_shifts(test[0], args.n_shift_per_class, args.workers,
+                                 args.cache, t0, skip=generators)
+            sets[generators] = fit, test, shifts
+        fit, test, shifts = sets[generators]
+        results.append(evaluate(model, fit, test, shifts, t0,
+                                write_registry=args.write_registry and model == DEFAULT_MODEL))
     summary = {'command': 'python scripts/ood_table.py ' + ' '.join(argv or sys.argv[1:]),
                'fit_seed': FIT_SEED, 'test_seed': TEST_SEED, 'shift_seeds': SHIFT_SEEDS,
                'results': results, 'run_time_s': round(time.time() - t0, 1)}
@@ -379,7 +432,7 @@ def main(argv=None):
     Path(args.out_inc).write_text(table_inc(results))
     for result in results:
         for kind, row in result['kinds'].items():
-            aurocs = ' '.join(f'{s}={row["auroc"][s]:.3f}' for s in SHIFTS)
+            aurocs = ' '.join(f'{s}={v:.3f}' for s, v in row['auroc'].items())
             print(f'{result["model"]:13s} {kind:17s} in-dist flagged '
                   f'{100 * row["in_distribution_flag_rate"]:.2f}%  {aurocs}')
     _log(f'wrote {args.out_inc} and {args.out_json}', t0)
