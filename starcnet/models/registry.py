@@ -28,6 +28,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 import urllib.parse
 
 from astropy.utils import data as _astropy_data
@@ -300,9 +301,12 @@ def register_model(model, *, name=None, overwrite=False, sha256=None, mirrors=()
         complete `~starcnet.models.ModelInfo` of kind ``'remote'`` or
         ``'file'``.
     name : str, optional
-        The name.  Default: a `~starcnet.models.ModelInfo`'s name, or the
-        ``name`` in a safetensors file's metadata, or the file name
-        without extension.  Required for a URL.
+        The name: 1-100 letters, digits and ``. _ + -``, starting with a
+        letter or digit, not ending in ``.safetensors``, ``.pth`` or
+        ``.pt`` (names are looked up before file paths, so a name must
+        not look like a path).  Default: a `~starcnet.models.ModelInfo`'s
+        name, or the ``name`` in a safetensors file's metadata, or the
+        file name without extension.  Required for a URL.
     overwrite : bool, optional
         Replace an earlier registration of the same name.  The models of
         starcnet (``'legus-2021'``, ...) cannot be replaced.
@@ -326,8 +330,8 @@ def register_model(model, *, name=None, overwrite=False, sha256=None, mirrors=()
     Raises
     ------
     ValueError
-        If the name is taken (and ``overwrite`` is False, or it is a model
-        of starcnet), ``sha256`` is missing for a URL, malformed or not
+        If the name is not allowed, or taken (and ``overwrite`` is False,
+        or it is a model of starcnet), ``sha256`` is missing for a URL, malformed or not
         the file's, or the file is not a weights file starcnet can read.
     FileNotFoundError
         If a local file does not exist.
@@ -364,7 +368,20 @@ def register_model(model, *, name=None, overwrite=False, sha256=None, mirrors=()
     return copy.deepcopy(info)
 
 
+#: What a registered name may be: it is looked up before a path of the same
+#: string, so it must not look like one.
+_NAME_PATTERN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]{0,99}')
+_WEIGHTS_SUFFIXES = ('.safetensors', '.pth', '.pt')
+
+
 def _check_name(name, overwrite):
+    if (not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name)
+            or name.lower().endswith(_WEIGHTS_SUFFIXES)):
+        msg = (f'model name {name!r} is not allowed: give name= a name of 1-100 '
+               'letters, digits and ". _ + -", starting with a letter or digit, '
+               'not ending in .safetensors, .pth or .pt (a name is looked up '
+               'before a file path of the same string, so it must not look like one)')
+        raise ValueError(msg)
     if name in _BUILTIN:
         msg = (f'{name!r} is a model of starcnet and cannot be replaced; '
                'register your model under another name')

@@ -243,6 +243,19 @@ def test_register_published_file(fresh_registry, weights):
     assert load_model('my-published')[1] == info
 
 
+def test_register_refuses_names_like_paths(fresh_registry, saved, tmp_path):
+    # a name is looked up before a path of the same string: one that looks
+    # like a path would hide the file
+    path, _ = saved
+    for name in ('../x', 'a/b', 'a b', '', '.hidden', 'mine.safetensors', 'w.PTH',
+                 'x' * 101, 3):
+        with pytest.raises(ValueError, match='is not allowed: give name='):
+            register_model(path, name=name)
+    assert 'a/b' not in list_models()
+    assert register_model(path, name='my-weights_1.0+b').name == 'my-weights_1.0+b'
+    assert load_model('my-weights_1.0+b')[1].name == 'my-weights_1.0+b'
+
+
 def test_register_conflicts(fresh_registry, saved, tmp_path):
     path, _ = saved
     register_model(path, name='mine')
