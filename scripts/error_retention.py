@@ -18,6 +18,10 @@ does).  Sources are ranked by each uncertainty measure:
   pass (no extra cost);
 * ``review_priority``, deterministic: `starcnet.models.uncertainty.review_priority`
   of the deterministic probabilities (no extra cost; what a plain run writes);
+* ``cluster boundary``, deterministic: ``1 - |2 p_cl - 1|`` with
+  ``p_cl = p1 + p2``, the nearness to the cluster / non-cluster boundary
+  alone (one of the two halves of ``review_priority``; the natural order
+  for the binary errors);
 * ``entropy``, ``mutual_information``, ``1 - class_quality``: of the
   Monte Carlo samples;
 * ``review_priority``, MC: of the Monte Carlo mean probabilities (what
@@ -59,6 +63,7 @@ TOP = 0.2
 MEASURES = (
     ('one_minus_max_p', '1 - max p (deterministic)', 'deterministic'),
     ('review_priority_det', 'review_priority (deterministic)', 'deterministic'),
+    ('boundary_det', 'cluster boundary (deterministic)', 'deterministic'),
     ('entropy', 'predictive entropy (MC)', 'mc'),
     ('mutual_information', 'mutual information (MC)', 'mc'),
     ('one_minus_class_quality', '1 - class_quality (MC)', 'mc'),
@@ -120,6 +125,7 @@ def measures(proba, samples):
     return {
         'one_minus_max_p': 1.0 - proba.max(axis=1),
         'review_priority_det': unc.review_priority(proba),
+        'boundary_det': 1.0 - np.abs(2.0 * proba[:, :2].sum(axis=1) - 1.0),
         'entropy': summary['entropy'],
         'mutual_information': summary['mutual_information'],
         'one_minus_class_quality': 1.0 - summary['class_quality'],
