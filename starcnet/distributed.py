@@ -391,26 +391,32 @@ def classify_galaxies(galaxies, *, model=None, device='cpu', batch_size=None,
 
 
 def _classify_tile(bands, x, y, model, device, batch_size, precision, torch_threads,
-                   tune_malloc):
+                   tune_malloc, uncertainty=None, n_samples=16, seed=0):
     from .images import MultiBandImage
 
     with _in_worker(torch_threads, tune_malloc):
-        clf = _classifier(model, device, batch_size, precision)
+        clf = _classifier(model, device, batch_size, precision, uncertainty, n_samples,
+                          seed)
         image = MultiBandImage.read(bands)
         return clf(image, np.column_stack([x, y]))
 
 
 def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
-                   batch_size=None, precision='float32', scheduler=None,
-                   n_workers=None, threads_per_worker=1, processes=True,
-                   torch_threads=None, tune_malloc=None):
+                   batch_size=None, precision='float32', uncertainty=None,
+                   n_samples=16, seed=0, scheduler=None, n_workers=None,
+                   threads_per_worker=1, processes=True, torch_threads=None,
+                   tune_malloc=None):
     """
     Classify the candidates of one large mosaic in tiles, one Dask task
     per tile of ``tile_size`` x ``tile_size`` pixels.
 
     Each worker memory-maps the band files itself and reads only the
     pixels around its sources; the results are put back in the order of
-    ``sources`` and are those of a serial run.
+    ``sources`` and are those of a serial run (with
+    ``uncertainty='mc_dropout'``, each tile draws its dropout masks from
+    ``seed`` itself, so the samples are not the serial run's, though
+    alike in distribution; the other settings give the serial run's
+    values exactly).
 
     Parameters
     ----------
@@ -422,6 +428,9 @@ def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
         Side of a tile in pixels.
     model, device, batch_size, precision : optional
         As for `classify_galaxies`.
+    uncertainty, n_samples, seed : optional
+        Per-source uncertainty, as for `~starcnet.StarClusterClassifier`
+        (checked here, before any work is sent).
     scheduler, n_workers, threads_per_worker, processes : optional
         As for `classify_galaxies`.
     torch_threads, tune_malloc : optional
@@ -439,6 +448,7 @@ def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
     if int(tile_size) < 1:
         msg = f'tile_size must be a positive integer, got {tile_size!r}'
         raise ValueError(msg)
+    _check_uncertainty(uncertainty, n_samples, seed)
     bands = {str(b): os.path.abspath(os.fspath(p)) for b, p in bands.items()}
     image = MultiBandImage.read(bands)
     table, x, y = _positions(sources, image.wcs)
@@ -450,7 +460,8 @@ def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
         # nothing to distribute: the serial classifier makes the empty
         # table (in this process: not cached, no settings changed)
         return StarClusterClassifier(model, device=device, batch_size=batch_size,
-                                     precision=precision)(image, sources)
+                                     precision=precision, uncertainty=uncertainty,
+                                     n_samples=n_samples, seed=seed)(image, sources)
     torch_threads, tune_malloc = _worker_options(
         scheduler, processes, threads_per_worker, torch_threads, tune_malloc)
     with dask_client(scheduler, n_workers=n_workers,
@@ -458,7 +469,7 @@ def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
                      processes=processes) as client:
         futures = [client.submit(_classify_tile, bands, x[p], y[p], model, device,
                                  batch_size, precision, torch_threads, tune_malloc,
-                                 pure=False)
+                                 uncertainty, n_samples, seed, pure=False)
                    for p in parts]
         results = client.gather(futures)
     merged = vstack([QTable(r) for r in results], metadata_conflicts='silent')

@@ -203,6 +203,33 @@ def test_galaxies_with_uncertainty(tmp_path, tiny_model_path, client):
                               **kwargs)
 
 
+def test_tiles_with_uncertainty(tmp_path, tiny_model_path, client):
+    bands, sources, paths = _galaxy(tmp_path / 'mosaic', 8)
+    options = dict(uncertainty='mc_dropout', n_samples=3, seed=5)
+    serial = StarClusterClassifier(tiny_model_path, device='cpu', **options)(bands, sources)
+    # one tile: the serial run exactly
+    whole = classify_tiles(paths, sources, tile_size=4096, model=tiny_model_path,
+                           scheduler=client, **options)
+    _same(whole, serial)
+    _uncertainty_equal(whole, serial)
+    assert whole.meta['starcnet']['uncertainty'] == {'method': 'mc_dropout',
+                                                     'n_samples': 3, 'seed': 5}
+    # several tiles: the samples are each tile's own, from the seed, and
+    # the same again on a rerun
+    tiled = classify_tiles(paths, sources, tile_size=64, model=tiny_model_path,
+                           scheduler=client, **options)
+    assert tiled.colnames == serial.colnames
+    np.testing.assert_array_equal(tiled['starcnet_flags'], serial['starcnet_flags'])
+    assert np.isfinite(tiled['mutual_information']).all()
+    assert not np.array_equal(tiled['mutual_information'], serial['mutual_information'])
+    again = classify_tiles(paths, sources, tile_size=64, model=tiny_model_path,
+                           scheduler=client, **options)
+    _uncertainty_equal(tiled, again)
+    with pytest.raises(ValueError, match='n_samples'):
+        classify_tiles(paths, sources, model=tiny_model_path, scheduler='tcp://nowhere:1',
+                       uncertainty='mc_dropout', n_samples=1)
+
+
 def test_cli_classify_many_with_uncertainty(tmp_path, tiny_model_path, client, capsys):
     from starcnet.cli import main
 
