@@ -416,7 +416,7 @@ def classify_tiles(bands, sources, *, tile_size=4096, model=None, device='cpu',
     ``uncertainty='mc_dropout'``, each tile draws its dropout masks from
     ``seed`` itself, so the samples are not the serial run's, though
     alike in distribution; the other settings give the serial run's
-    values exactly).
+    values, to float rounding).
 
     Parameters
     ----------
