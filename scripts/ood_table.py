@@ -270,10 +270,13 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     # one network pass for the four kinds: what fit_ood(predictor, fit[0],
     # fit[1], kind=kind, quantile=0.99) gives, kind by kind
     logits, features = predictor.logits(fit[0], return_features=True)
+    # no energy score for an ensemble: its combined logits are the log of
+    # the mean member probability, whose energy is 0 for every cutout
+    kinds = [k for k in KINDS if not (k == 'energy' and predictor.is_ensemble)]
     entries = {kind: unc._fit_from_outputs(logits, features, fit[0], fit[1], None,
                                            kind=kind, quantile=0.99, fitted_on=fitted_on)
-               for kind in KINDS}
-    _log(f'{model}: fitted {", ".join(KINDS)}', t0)
+               for kind in kinds}
+    _log(f'{model}: fitted {", ".join(kinds)}', t0)
     # the entry the model ships with (its file, or the registry)
     shipped = predictor.info.ood
     if shipped is not None:

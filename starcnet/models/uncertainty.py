@@ -691,9 +691,11 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
     Raises
     ------
     ValueError
-        If ``kind`` or ``quantile`` is not valid, or too few cutouts have
-        finite output (at least 4, and for the input statistics more than
-        their number with every statistic finite).
+        If ``kind`` or ``quantile`` is not valid (``'energy'`` for a deep
+        ensemble: the energy of its mean probability is the same for every
+        cutout), or too few cutouts have finite output (at least 4, and
+        for the input statistics more than their number with every
+        statistic finite).
     """
     from .schema import OOD_KINDS
 
@@ -702,6 +704,11 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         msg = f'kind must be one of {OOD_KINDS}, got {kind!r}'
         raise ValueError(msg)
     inner = _predictor_of(predictor)
+    if kind == 'energy' and inner.is_ensemble:
+        msg = ("kind='energy' does not apply to a deep ensemble: its logits are the "
+               'log of the mean member probability, whose energy is 0 for every '
+               "cutout; use kind='combined', 'mahalanobis' or 'input_statistics'")
+        raise ValueError(msg)
     if 'features' in ood_parts({'kind': kind}):
         logits, features = inner.logits(cutouts, missing, return_features=True)
     else:

@@ -217,3 +217,24 @@ def test_fit_temperature_of_members():
         return -lp[np.arange(2000), y - 1].mean()
 
     assert nll(t) <= min(nll(t * 0.9), nll(t * 1.1), nll(single))
+
+
+def test_no_energy_score_for_an_ensemble(batch, caplog):
+    # the ensemble's logits are log mean probabilities: their energy
+    # (-logsumexp) is 0 for every cutout, so it cannot be an OOD score
+    from starcnet.models.uncertainty import energy_score, fit_ood
+    from starcnet.training.loop import _fit_ood
+
+    predictor = Predictor(StarcNetEnsemble.from_networks(_members()), NORM)
+    np.testing.assert_allclose(energy_score(predictor.logits(batch)), 0, atol=1e-5)
+    with pytest.raises(ValueError, match="kind='energy' does not apply to a deep ensemble"):
+        fit_ood(predictor, batch, kind='energy')
+    assert fit_ood(predictor, batch, kind='input_statistics')['kind'] == 'input_statistics'
+    # too few cutouts for the Mahalanobis score: no entry, rather than a
+    # constant energy threshold
+    with caplog.at_level('INFO', logger='starcnet'):
+        assert _fit_ood(predictor, batch[:6], np.arange(6) % 4 + 1, 1.0) is None
+    assert 'no energy score for an ensemble' in caplog.text
+    # a single network still gets its energy threshold there
+    single = Predictor(_members(n=1)[0], NORM)
+    assert _fit_ood(single, batch[:6], np.arange(6) % 4 + 1, 1.0)['kind'] == 'energy'

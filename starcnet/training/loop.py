@@ -545,7 +545,9 @@ def _fit_ood(predictor, x_val, y_val, temperature):
     (`starcnet.models.uncertainty.fit_ood`) fitted on the validation set
     with its labels, at the 0.99 quantile; on a validation set too small
     for it (at most 26 cutouts), the energy threshold of the calibrated
-    validation logits; `None` if no validation output is finite.
+    validation logits (none for a deep ensemble, whose combined logits
+    have the same energy for every cutout); `None` if no validation
+    output is finite.
     """
     from ..models import uncertainty as unc
 
@@ -555,6 +557,10 @@ def _fit_ood(predictor, x_val, y_val, temperature):
         return unc.fit_ood(predictor, x, np.asarray(y_val), kind='combined',
                            quantile=0.99, fitted_on=what)
     except ValueError as exc:
+        if predictor.is_ensemble:
+            log.info('no Mahalanobis OOD score (%s), and no energy score for an '
+                     'ensemble: no OOD entry', exc)
+            return None
         log.info('no Mahalanobis OOD score (%s): storing the energy threshold', exc)
     scores = unc.energy_score(predictor.logits(x) / np.float32(temperature))
     scores = scores[np.isfinite(scores)]
