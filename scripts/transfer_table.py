@@ -56,7 +56,8 @@ from _pool import EVAL_SEEDS, GENERATORS, TRAIN_SEEDS, simulated_set  # noqa: E4
 TRAINED_ON = {'sim-small-v1': 'starcnet.simulation 0.1',
               'sim-small-v2': 'starcnet.simulation',
               'sim-small-v3': 'starcnet + kingsim + popsim',
-              'sim-small-v3-ensemble': 'starcnet + kingsim + popsim'}
+              'sim-small-v3-ensemble': 'starcnet + kingsim + popsim',
+              'sim-small-v4': 'starcnet + kingsim + popsim (2.5x data)'}
 
 
 def evaluate(model, cutouts, labels, missing=None):
@@ -170,8 +171,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='*', default=None,
                         help='bundled models to evaluate (names or files; default: '
-                             'sim-small-v1, sim-small-v2, the default model and '
-                             'sim-small-v3-ensemble)')
+                             'sim-small-v1, sim-small-v2, the default model, '
+                             'sim-small-v3-ensemble and sim-small-v4)')
     parser.add_argument('--generators', nargs='*', default=list(GENERATORS),
                         choices=list(GENERATORS))
     parser.add_argument('--n-per-class', type=int, default=300,
@@ -196,7 +197,7 @@ def main(argv=None):
     cache = work / 'sets'
     t0 = time.time()
     models = args.models or ['sim-small-v1', 'sim-small-v2', conf.default_model,
-                             'sim-small-v3-ensemble']
+                             'sim-small-v3-ensemble', 'sim-small-v4']
     models = list(dict.fromkeys(models))
     trained_on = {}
     for m in models:

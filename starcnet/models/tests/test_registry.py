@@ -34,7 +34,7 @@ from .test_network import make_cutouts
 
 def test_registry_entries():
     assert {'legus-2021', 'sim-small-v1', 'sim-small-v2', 'sim-small-v3',
-            'sim-small-v3-ensemble'} <= set(list_models())
+            'sim-small-v3-ensemble', 'sim-small-v4'} <= set(list_models())
     info = get_model_info('legus-2021')
     assert info.kind == 'remote' and info.format == 'published'
     assert info.size == 61_077_488
