@@ -98,6 +98,8 @@ TRAINED_ON = {
     'sim-small-v3': ('starcnet.simulation + kingsim + popsim', ('starcnet', 'kingsim', 'popsim')),
     'sim-small-v3-ensemble': ('starcnet.simulation + kingsim + popsim',
                               ('starcnet', 'kingsim', 'popsim')),
+    'sim-small-v4': ('starcnet.simulation + kingsim + popsim (2.5x data)',
+                     ('starcnet', 'kingsim', 'popsim')),
     'sim-small-v2': ('starcnet.simulation (randomised; seeds 1-3)', ('starcnet',)),
     'sim-small-v1': ('starcnet.simulation 0.1 (before its randomisation)', ('starcnet',)),
 }
@@ -389,7 +391,8 @@ def table_inc(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--models', nargs='+',
-                        default=[DEFAULT_MODEL, 'sim-small-v3-ensemble', 'sim-small-v2'])
+                        default=[DEFAULT_MODEL, 'sim-small-v3-ensemble', 'sim-small-v4',
+                                 'sim-small-v2'])
     parser.add_argument('--n-fit-per-class', type=int, default=500)
     parser.add_argument('--n-test-per-class', type=int, default=250)
     parser.add_argument('--n-shift-per-class', type=int, default=125,
