@@ -212,7 +212,7 @@ def figure(results, path, model, trained_on):
 
     from starcnet.visualization import plot_error_retention
     gens = list(results)
-    fig, axes = plt.subplots(len(gens), 2, figsize=(10.5, 5.3 * len(gens)),
+    fig, axes = plt.subplots(len(gens), 2, figsize=(10.5, 5.6 * len(gens)),
                              layout='constrained', squeeze=False)
     for row, g in zip(axes, gens):
         r = results[g]
@@ -221,18 +221,18 @@ def figure(results, path, model, trained_on):
                       for key, label, _ in MEASURES}
             acc = r['accuracy' if which == '4-class' else 'binary_accuracy']['mc']
             plot_error_retention(curves, ax=ax, at=TOP, title=(
-                f'{model} (trained on {trained_on}),\ntested on {TESTED_ON.get(g, g)}\n'
+                f'{model}\n(trained on {trained_on}),\ntested on {TESTED_ON.get(g, g)}\n'
                 f'{which} errors: {SAMPLES["MC"]} accuracy {100 * acc:.1f}%, '
                 f'{r["measures"]["entropy"][which]["n_errors"]} errors of '
                 f'{r["measures"]["entropy"][which]["n"]}'))
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=100)
     plt.close(fig)
-    # a palette of 64 colours: a third of the size, no visible change
+    # full colour: a 64-colour median-cut palette dropped the colour of a
+    # curve hidden under another, leaving its legend line the wrong colour
     from PIL import Image
     buffer.seek(0)
-    image = Image.open(buffer).convert('RGB').quantize(colors=64,
-                                                       method=Image.Quantize.MEDIANCUT)
+    image = Image.open(buffer).convert('RGB')
     tmp = Path(str(path) + '.tmp.png')
     image.save(tmp, optimize=True)
     os.replace(tmp, path)

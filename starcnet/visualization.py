@@ -736,12 +736,14 @@ def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True):
             ax.plot(curve['fraction'], curve['oracle'], color='0.2', ls=':', lw=1.2,
                     label=None if drawn else 'best possible order')
             drawn.add(key)
-    for label, curve in curves.items():
+    for k, (label, curve) in enumerate(curves.items()):
         text = str(label)
         if at is not None and len(curve) > 1:
             found = float(np.interp(at, curve['fraction'], curve['errors_found']))
             text = f'{text}: {100 * found:.0f}%'
-        ax.plot(curve['fraction'], curve['errors_found'], lw=1.6, label=text)
+        # the k-th colour of the cycle, whatever was drawn on ax before
+        ax.plot(curve['fraction'], curve['errors_found'], lw=1.6, label=text,
+                color=f'C{k % 10}')
     if at is not None:
         ax.axvline(at, color='0.75', lw=0.8, zorder=0)
     ax.set_xlim(0, 1)
