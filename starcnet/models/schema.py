@@ -151,7 +151,10 @@ def _matrix(value, shape, source, what):
           and array.size > 0)
     if not ok:
         dims = ' x '.join('n' if want is None else str(want) for want in shape)
-        msg = f'{source}: {what} must be a {dims} list of finite numbers, got {_short(value)}'
+        given = ('' if array is None or array.dtype != np.float64
+                 else f' of shape {" x ".join(map(str, array.shape))}')
+        msg = (f'{source}: {what} must be a {dims} list of finite numbers, '
+               f'got {_short(value)}{given}')
         raise ValueError(msg)
     return array
 

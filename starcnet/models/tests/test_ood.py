@@ -291,7 +291,8 @@ def test_bad_entries_are_refused_clearly(combined):
         check_ood({'kind': 'mahalanobis', 'threshold': 1.0, 'quantile': 0.99,
                    'fitted_on': '', 'features': huge}, 'here', config=big)
     # checked against the network of the model
-    with pytest.raises(ValueError, match="ModelInfo 'm'.*24"):
+    # (the width-8 entry's 24 features, where the width-16 network has 48)
+    with pytest.raises(ValueError, match="ModelInfo 'm'.* x 48 list.*of shape 4 x 24$"):
         _info(config=dict(StarcNet(width=16).config), ood=combined)
 
 
