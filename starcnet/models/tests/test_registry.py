@@ -75,7 +75,7 @@ def test_unknown_name(function):
     with pytest.raises(ValueError, match="did you mean 'legus-2021'") as excinfo:
         function('legus2021')
     assert ("Known models: 'legus-2021', 'sim-small-v3', 'sim-small-v3-ensemble', "
-            "'sim-small-v2', 'sim-small-v1'") in str(excinfo.value)
+            "'sim-small-v4', 'sim-small-v2', 'sim-small-v1'") in str(excinfo.value)
 
 
 def test_legus_2021_temperature():
@@ -131,7 +131,7 @@ LEGUS_COMMIT = '53a30b9775604323502e317f8699d52cd33476c2'
 def test_registry_file_entries():
     entries = registry.read_registry_file(registry.REGISTRY_FILE)
     assert list(entries) == ['legus-2021', 'sim-small-v3', 'sim-small-v3-ensemble',
-                             'sim-small-v2', 'sim-small-v1']
+                             'sim-small-v4', 'sim-small-v2', 'sim-small-v1']
     assert list(registry._BUILTIN) == list(entries)
     for name, entry in entries.items():
         assert registry._REGISTRY[name] == entry
