@@ -373,11 +373,11 @@ def table_inc(results):
             start = [result['model'], label,
                      f'{100 * row["in_distribution_flag_rate"]:.1f}%']
             tables['auroc'].append(start + [
-                f'{row["auroc"][s]:.3f}' if s in row['auroc'] else 'trained on'
+                f'{row["auroc"][s]:.3f}' if s in row['auroc'] else 'trained'
                 for s in SHIFTS])
             tables['flag_rate'].append(start + [
                 f'{100 * row["flag_rate"][s]:.1f}%' if s in row['flag_rate']
-                else 'trained on' for s in SHIFTS])
+                else 'trained' for s in SHIFTS])
     lines = ['.. This file is written by scripts/ood_table.py; do not edit.', '',
              'AUROC of each score, in-distribution test candidates against each shift:',
              '']
