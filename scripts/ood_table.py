@@ -10,7 +10,10 @@ One command (repository root) reruns it::
     python scripts/ood_table.py
 
 and, to also write the fitted combined entry of the default model into
-``starcnet/models/registry.json`` (how the shipped entry was made)::
+``starcnet/models/registry.json`` (how the shipped entry of
+``sim-small-v2`` was made; ``sim-small-v3`` and later carry the entry
+`starcnet.training.fit` fitted on their validation set in their file, and
+need none)::
 
     python scripts/ood_table.py --write-registry
 
