@@ -75,7 +75,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'scripts'))
 
-from _pool import simulated_set  # noqa: E402
+from _pool import mixed_set, simulated_set  # noqa: E402
 
 #: Seeds of the sets of the table.  A pilot run during development (on
 #: smaller sets) used seeds 9101-9110; the table uses fresh ones, so its
@@ -225,10 +225,10 @@ def in_distribution(generators, n_per_class, seed, workers, cache):
     ``generator`` names the one that made each candidate.
     """
     n = max(1, n_per_class // len(generators))
-    parts = [simulated_set(g, n, seed, workers=workers, cache=cache) for g in generators]
-    names = np.concatenate([np.full(len(p[1]), g) for g, p in zip(generators, parts)])
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            names)
+    cutouts, labels = mixed_set(generators, n, 0, seeds={g: (seed,) for g in generators},
+                                workers=workers, cache=cache)
+    # mixed_set puts each generator's class-balanced 4 n candidates in turn
+    return cutouts, labels, np.repeat(generators, len(labels) // len(generators))
 
 
 def make_shifts(test, n_per_class, workers, cache, t0, skip=()):
