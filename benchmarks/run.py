@@ -408,8 +408,7 @@ def options_child(spec):
         out = predictor.member_logits(cutouts, return_features=features)
         member_logits, feats = out if features else (out, None)
         logits = predictor.combine_members(member_logits)
-        samples = softmax(member_logits.reshape(-1, member_logits.shape[-1]))
-        unc.uncertainty_summary(samples.reshape(member_logits.shape))
+        unc.uncertainty_summary(softmax(member_logits))
         return logits, feats
 
     def option(n_samples, ood, members):

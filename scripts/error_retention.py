@@ -96,7 +96,7 @@ def predictions(model, cutouts, n_samples, seed, cache):
     if clf.uncertainty == 'ensemble':
         proba = clf.predict_proba(cutouts)
         members = clf.predictor.member_logits(cutouts)
-        samples = softmax(members.reshape(-1, members.shape[-1])).reshape(members.shape)
+        samples = softmax(members)
         return clf, proba, samples
     clf = StarClusterClassifier(model, device='cpu', uncertainty='mc_dropout',
                                 n_samples=n_samples, seed=seed)

@@ -433,8 +433,7 @@ class StarClusterClassifier:
                     finite = _finite_rows(batch)
                     if members is not None:
                         # the ensemble's members, from the same pass
-                        samples = _softmax(members.reshape(-1, members.shape[-1])
-                                           ).reshape(members.shape)
+                        samples = _softmax(members)
                         sampled[:, index[ok][finite]] = samples[:, finite]
                     elif sampled is not None:
                         # one seed per batch, from the seed and the batch

@@ -127,19 +127,21 @@ def _network_batch_size(device, batch_size, width, free_bytes=None):
 
 def softmax(logits):
     """
-    Row-wise softmax of float32 logits (numpy).
+    Softmax of float32 logits (numpy) over the last axis: ``(N,
+    n_classes)``, or with more leading axes, e.g. the ``(n_members, N,
+    n_classes)`` of `Predictor.member_logits`.
 
     A row with a NaN or infinite logit gives a row of NaN (see
     ``finite_rows``); finite rows give finite probabilities summing to 1,
     however large the logits.
     """
     logits = np.asarray(logits, dtype=np.float32)
-    finite = finite_rows(logits)
+    finite = np.isfinite(logits).all(axis=-1)
     with np.errstate(over='ignore', invalid='ignore'):
         # finite logits more than 3.4e38 apart give -inf here, exp 0: right
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
         e = np.exp(shifted)
-        proba = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        proba = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
     if not finite.all():
         proba[~finite] = np.nan
     return proba
@@ -656,7 +658,7 @@ class Predictor:
         logits = self.sample_logits(cutouts, missing, n_samples=n_samples, seed=seed)
         if not logits.size:
             return logits
-        return softmax(logits.reshape(-1, logits.shape[-1])).reshape(logits.shape)
+        return softmax(logits)
 
     def proba(self, cutouts, missing=None):
         """

@@ -78,6 +78,9 @@ def test_softmax_of_huge_finite_logits():
     np.testing.assert_allclose(proba[0], [1, 0, 0, 0])
     np.testing.assert_allclose(proba[1].sum(), 1, rtol=1e-6)
     assert np.isnan(proba[2]).all()
+    # leading axes (an ensemble's members): the same, row by row
+    stacked = np.stack([logits, logits[::-1]])
+    np.testing.assert_array_equal(softmax(stacked), np.stack([proba, proba[::-1]]))
 
 
 def test_classifier_nan_weights_masked_and_flagged(tiny_model_path, scene):
