@@ -75,6 +75,16 @@ def main(argv=None):
                              'starcnet only); --n-train, --n-val and --n-test per class '
                              'and generator; the starcnet sets are seeded by --seed, '
                              'the others by scripts/_pool.py TRAIN_SEEDS')
+    parser.add_argument('--train-seed-shift', type=int, default=0,
+                        help='add this to the seed of every generator\'s training set '
+                             '(not the validation and held-out sets): a fresh draw of '
+                             'training candidates, e.g. to go on training a model with '
+                             '--init on data it has not seen')
+    parser.add_argument('--init', default=None,
+                        help='fine-tune this model (a registry name or weights file) '
+                             'instead of training a new network: its configuration and '
+                             'normalisation are kept, --width is ignored and the peak '
+                             'learning rate defaults to 5e-4')
     parser.add_argument('--members', type=int, default=1,
                         help='train a deep ensemble of this many networks (seeds '
                              '--seed, --seed + 1, ...; starcnet.training.fit_ensemble)')
@@ -87,7 +97,8 @@ def main(argv=None):
     parser.add_argument('--epochs', type=int, default=8)
     parser.add_argument('--width', type=int, default=16)
     parser.add_argument('--batch-size', type=int, default=128)
-    parser.add_argument('--learning-rate', type=float, default=2e-3)
+    parser.add_argument('--learning-rate', type=float, default=None,
+                        help='peak learning rate (default 2e-3, or 5e-4 with --init)')
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--band-dropout', type=float, default=0.15)
     parser.add_argument('--threads', type=int, default=2)
@@ -105,6 +116,8 @@ def main(argv=None):
             parser.error(f'{out} exists; give --overwrite to replace it')
     if args.first_member_out and args.members < 2:
         parser.error('--first-member-out needs --members 2 or more')
+    if args.init and args.members > 1:
+        parser.error('--init fine-tunes one network; it does not go with --members')
     args.first_member_name = (args.first_member_name
                               or args.name.removesuffix('-ensemble'))
 
@@ -124,6 +137,7 @@ def main(argv=None):
 
     # the starcnet sets are seeded by --seed, the others by TRAIN_SEEDS
     seeds = {**TRAIN_SEEDS, 'starcnet': tuple(args.seed + k for k in range(3))}
+    seeds = {g: (s[0] + args.train_seed_shift, *s[1:]) for g, s in seeds.items()}
     train, val, test = (mixed_set(args.train_generators, n, which, seeds=seeds,
                                   workers=args.workers, cache=args.cache)
                         for which, n in enumerate((args.n_train, args.n_val, args.n_test)))
@@ -131,8 +145,8 @@ def main(argv=None):
     print(f'{len(train[1])} training, {len(val[1])} validation and {len(test[1])} '
           f'held-out candidates ready after {t_sim:.0f} s', flush=True)
 
-    options = dict(validation=val, width=args.width,
-                   normalization=NORMALIZATION, epochs=args.epochs,
+    options = dict(validation=val, width=args.width, model=args.init,
+                   normalization=None if args.init else NORMALIZATION, epochs=args.epochs,
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    weight_decay=args.weight_decay, band_dropout=args.band_dropout,
                    seed=args.seed, device='cpu', progress_bar=False)

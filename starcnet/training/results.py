@@ -59,13 +59,39 @@ class TrainingResult:
 
 
 def _versions():
+    """
+    The software a model was trained with, and the machine: simulated
+    training sets made with other versions of scipy or on another CPU
+    need not be bit-identical.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
     import astropy
     import torch
 
     import starcnet
-    return {'python': platform.python_version(), 'numpy': np.__version__,
-            'astropy': astropy.__version__, 'torch': torch.__version__,
-            'starcnet': getattr(starcnet, '__version__', 'unknown')}
+    versions = {'python': platform.python_version(), 'numpy': np.__version__,
+                'astropy': astropy.__version__, 'torch': torch.__version__,
+                'starcnet': getattr(starcnet, '__version__', 'unknown')}
+    for package in ('scipy', 'photutils'):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    versions['machine'] = f'{platform.machine()} {_cpu_name()}'.strip()
+    return versions
+
+
+def _cpu_name():
+    """The CPU's model name, where the system says it ('' otherwise)."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def fit_temperature(logits, labels, *, bounds=(0.05, 20.0)):
