@@ -45,6 +45,12 @@ EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003, 'mgesim': 7004}
 TRAIN_SEEDS = {'starcnet': (1, 2, 3), 'kingsim': (8101, 8102, 8103),
                'popsim': (8201, 8202, 8203), 'mgesim': (8301, 8302, 8303)}
 
+#: Seeds that no training, validation or held-out set of a model may use,
+#: for any generator: the evaluation sets above, ``ood_table.py``'s fit,
+#: test and shift sets (9201-9211) and ``active_learning_curve.py``'s pool,
+#: test and validation sets (9101-9103).
+HELD_OUT_SEEDS = frozenset({*EVAL_SEEDS.values(), *range(9101, 9104), *range(9201, 9212)})
+
 #: Seconds between a worker's checks that its parent is alive.
 PARENT_POLL = 0.2
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
 
-from _pool import GENERATORS, TRAIN_SEEDS, mixed_set  # noqa: E402
+from _pool import GENERATORS, HELD_OUT_SEEDS, TRAIN_SEEDS, mixed_set  # noqa: E402
 
 #: Level-free input normalisation of the default model: per cutout and
 #: band, background = median and noise = 1.4826 MAD of the pixels more
@@ -138,6 +138,10 @@ def main(argv=None):
     # the starcnet sets are seeded by --seed, the others by TRAIN_SEEDS
     seeds = {**TRAIN_SEEDS, 'starcnet': tuple(args.seed + k for k in range(3))}
     seeds = {g: (s[0] + args.train_seed_shift, *s[1:]) for g, s in seeds.items()}
+    taken = sorted({s for g in args.train_generators for s in seeds[g]} & HELD_OUT_SEEDS)
+    if taken:
+        parser.error(f'seeds {taken} are those of evaluation sets (scripts/_pool.py '
+                     'HELD_OUT_SEEDS): choose another --seed or --train-seed-shift')
     train, val, test = (mixed_set(args.train_generators, n, which, seeds=seeds,
                                   workers=args.workers, cache=args.cache)
                         for which, n in enumerate((args.n_train, args.n_val, args.n_test)))

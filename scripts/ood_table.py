@@ -103,6 +103,8 @@ TRAINED_ON = {
                               ('starcnet', 'kingsim', 'popsim')),
     'sim-small-v4': ('starcnet.simulation + kingsim + popsim (2.5x data)',
                      ('starcnet', 'kingsim', 'popsim')),
+    'sim-small-v5': ('starcnet.simulation + kingsim + popsim (5x data)',
+                     ('starcnet', 'kingsim', 'popsim')),
     'sim-small-v2': ('starcnet.simulation (randomised; seeds 1-3)', ('starcnet',)),
     'sim-small-v1': ('starcnet.simulation 0.1 (before its randomisation)', ('starcnet',)),
 }

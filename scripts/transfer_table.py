@@ -57,7 +57,8 @@ TRAINED_ON = {'sim-small-v1': 'starcnet.simulation 0.1',
               'sim-small-v2': 'starcnet.simulation',
               'sim-small-v3': 'starcnet + kingsim + popsim',
               'sim-small-v3-ensemble': 'starcnet + kingsim + popsim',
-              'sim-small-v4': 'starcnet + kingsim + popsim (2.5x data)'}
+              'sim-small-v4': 'starcnet + kingsim + popsim (2.5x data)',
+              'sim-small-v5': 'starcnet + kingsim + popsim (5x data)'}
 
 
 def evaluate(model, cutouts, labels, missing=None):
