@@ -35,6 +35,26 @@ GENERATORS = {
     'mgesim': 'starcnet.evaluation.mgesim',
 }
 
+_THREE = ('starcnet', 'kingsim', 'popsim')
+
+#: What each bundled model was trained on: a description, and the
+#: generators whose candidates are in-distribution for it (a model not
+#: named here: the current `starcnet.simulation`).
+TRAINED_ON = {
+    'sim-small-v1': ('starcnet.simulation 0.1 (before its randomisation)', ('starcnet',)),
+    'sim-small-v2': ('starcnet.simulation', ('starcnet',)),
+    'sim-small-v3': ('starcnet + kingsim + popsim', _THREE),
+    'sim-small-v3-ensemble': ('starcnet + kingsim + popsim', _THREE),
+    'sim-small-v4': ('starcnet + kingsim + popsim (2.5x data)', _THREE),
+    'sim-small-v5': ('starcnet + kingsim + popsim (5x data)', _THREE),
+}
+
+
+def trained_on(model):
+    """``(description, generators)`` of `TRAINED_ON` for ``model``."""
+    return TRAINED_ON.get(model, ('starcnet.simulation', ('starcnet',)))
+
+
 #: Seeds of the evaluation sets of each generator (never used for training).
 EVAL_SEEDS = {'starcnet': 7001, 'kingsim': 7002, 'popsim': 7003, 'mgesim': 7004}
 

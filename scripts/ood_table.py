@@ -18,10 +18,11 @@ need none)::
     python scripts/ood_table.py --write-registry
 
 In-distribution data are candidates of the generators a model was
-trained on (``TRAINED_ON``: `starcnet.simulation` for ``sim-small-v1``
+trained on (``_pool.TRAINED_ON``: `starcnet.simulation` for ``sim-small-v1``
 and ``-v2``; it, ``kingsim`` and ``popsim`` in equal numbers for
 ``sim-small-v3``), with seeds disjoint from training
-(``scripts/make_default_model.py`` uses seeds 1, 2, 3 and 8101-8203; the
+(``scripts/make_default_model.py`` uses seeds 1, 2, 3 and 8101-8203, and
+2001, 10101, 10201 for ``sim-small-v5``'s second draw; the
 transfer table 7001-7004; this table 9201-9211): the scores are fitted on ``FIT_SEED``
 (`starcnet.models.uncertainty.fit_ood`, which itself fits the moments on
 half of them and the scales and threshold on the other half) and
@@ -75,7 +76,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'scripts'))
 
-from _pool import mixed_set, simulated_set  # noqa: E402
+from _pool import mixed_set, simulated_set, trained_on  # noqa: E402
 
 #: Seeds of the sets of the table.  A pilot run during development (on
 #: smaller sets) used seeds 9101-9110; the table uses fresh ones, so its
@@ -95,19 +96,6 @@ KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined')
 KIND_LABELS = {'energy': 'energy', 'mahalanobis': 'Mahalanobis (features)',
                'input_statistics': 'input statistics', 'combined': 'combined'}
 DEFAULT_MODEL = 'sim-small-v3'
-#: What each model was trained on: a description, and the generators whose
-#: candidates are in-distribution for it.
-TRAINED_ON = {
-    'sim-small-v3': ('starcnet.simulation + kingsim + popsim', ('starcnet', 'kingsim', 'popsim')),
-    'sim-small-v3-ensemble': ('starcnet.simulation + kingsim + popsim',
-                              ('starcnet', 'kingsim', 'popsim')),
-    'sim-small-v4': ('starcnet.simulation + kingsim + popsim (2.5x data)',
-                     ('starcnet', 'kingsim', 'popsim')),
-    'sim-small-v5': ('starcnet.simulation + kingsim + popsim (5x data)',
-                     ('starcnet', 'kingsim', 'popsim')),
-    'sim-small-v2': ('starcnet.simulation (randomised; seeds 1-3)', ('starcnet',)),
-    'sim-small-v1': ('starcnet.simulation 0.1 (before its randomisation)', ('starcnet',)),
-}
 
 
 def _log(message, t0):
@@ -271,7 +259,7 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     from starcnet.models import uncertainty as unc
 
     predictor = Predictor.from_model(model, device='cpu')
-    trained_on, generators = TRAINED_ON.get(model, ('', ('starcnet',)))
+    description, generators = trained_on(model)
     fitted_on = (f'{" + ".join(generators)} candidates, seed {FIT_SEED} ({len(fit[0])}, '
                  'class-balanced; moments on half, scales and threshold on the other half)')
     # one network pass for the four kinds: what fit_ood(predictor, fit[0],
@@ -289,7 +277,7 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     if shipped is not None:
         entries['shipped'] = shipped
     scores_in = score_all(predictor, entries, test[0])
-    result = {'model': model, 'trained_on': trained_on,
+    result = {'model': model, 'trained_on': description,
               'in_distribution': list(generators),
               'n_fit': len(fit[0]), 'n_test': len(test[0]), 'kinds': {}}
     for kind, ood in entries.items():
@@ -422,7 +410,7 @@ def main(argv=None):
     sets = {}            # the sets of each tuple of training generators
     results = []
     for model in args.models:
-        generators = TRAINED_ON.get(model, ('', ('starcnet',)))[1]
+        generators = trained_on(model)[1]
         if generators not in sets:
             fit = in_distribution(generators, args.n_fit_per_class, FIT_SEED,
                                   args.workers, args.cache)
