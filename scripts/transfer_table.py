@@ -38,6 +38,7 @@ diagrams ``docs/_static/reliability_<model>_<generator>.png``.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -185,6 +186,7 @@ def main(argv=None):
 
     from starcnet import conf
     from starcnet.models import load_model
+    from starcnet.training.results import _versions
     torch.set_num_threads(args.threads)
     work = Path(args.work_dir)
     cache = work / 'sets'
@@ -215,7 +217,12 @@ def main(argv=None):
             described[f'reference-{g}-w{width}'] = g
     sets = {g: simulated_set(g, args.n_per_class, EVAL_SEEDS[g], workers=args.workers,
                              cache=cache) for g in args.generators}
-    print(f'evaluation sets ready after {time.time() - t0:.0f} s', flush=True)
+    # so that a rerun elsewhere can tell whether it evaluates on the same sets
+    fingerprints = {g: hashlib.sha256(np.ascontiguousarray(c).tobytes()
+                                      + np.ascontiguousarray(y).tobytes()).hexdigest()
+                    for g, (c, y) in sets.items()}
+    print(f'evaluation sets ready after {time.time() - t0:.0f} s; sha256 '
+          + ', '.join(f'{g} {h[:12]}' for g, h in fingerprints.items()), flush=True)
     results = {}
     for m in models:
         for g, (cutouts, labels) in sets.items():
@@ -241,7 +248,8 @@ def main(argv=None):
     (out / 'transfer_table.inc').write_text(note + main_table)
     (out / 'transfer_details.inc').write_text(note + details)
     (out / 'transfer_table.json').write_text(json.dumps(
-        {'n_per_class': args.n_per_class, 'seeds': EVAL_SEEDS, 'trained_on': described,
+        {'n_per_class': args.n_per_class, 'seeds': EVAL_SEEDS, 'set_sha256': fingerprints,
+         'versions': _versions(), 'trained_on': described,
          'results': results}, indent=1) + '\n')
     static = out / '_static'
     static.mkdir(exist_ok=True)
