@@ -34,7 +34,12 @@ Carlo mean (the class such a run writes).  An error is a 4-class error
 non-cluster, 3+4).  The figure that is asked for: the fraction of all
 errors among the 20% most uncertain sources, beside the best possible
 (``min(0.2 N, E) / E`` for ``E`` errors among ``N``), with a bootstrap
-68% interval over the sources.
+68% interval over the sources, and beside the ceiling that the
+probabilities themselves allow (`starcnet.metrics.calibrated_error_retention`
+of ``1 - max p`` and of ``min(p_cl, 1 - p_cl)`` of the deterministic pass:
+what the top 20% would hold if every source were wrong with the
+probability the model gives it; no measure made from calibrated
+probabilities does better in expectation).
 
 Writes ``docs/error_retention_table.inc``, ``docs/error_retention.json``
 and ``docs/_static/error_retention_<model>.png``.  The Monte Carlo
@@ -151,7 +156,7 @@ def bootstrap_interval(errors, uncertainty, rng, n=None):
 
 def evaluate(proba, samples, labels, seed=0):
     """Curves and the top-20% figures of every measure and kind of error."""
-    from starcnet.metrics import error_retention
+    from starcnet.metrics import calibrated_error_retention, error_retention
     scores, classes = measures(proba, samples)
     rng = np.random.default_rng(seed)
     out = {'accuracy': {k: float(np.mean(c == labels)) for k, c in classes.items()},
@@ -173,6 +178,16 @@ def evaluate(proba, samples, labels, seed=0):
                 'auc': curve.meta['auc']}
             out['curves'][(key, which)] = curve
         out['measures'][key] = entry
+    # what the deterministic probabilities promise, if calibrated source by source
+    p_cluster = proba[:, :2].sum(axis=1)
+    out['calibrated_ceiling'] = {}
+    for which, q in (('4-class', 1.0 - proba.max(axis=1)),
+                     ('binary', np.minimum(p_cluster, 1.0 - p_cluster))):
+        curve = calibrated_error_retention(q)
+        out['calibrated_ceiling'][which] = {
+            'errors_in_top': float(np.interp(TOP, curve['fraction'], curve['errors_found'])),
+            'expected_error_rate': curve.meta['expected_errors'] / curve.meta['n_used']}
+        out['curves'][('calibrated_ceiling', which)] = curve
     return out
 
 
@@ -202,6 +217,12 @@ def format_table(results):
             m = results[g]['measures']['entropy'][which]
             cells.append(f'{100 * m["best_possible"]:.1f}% (1)')
     body.append([_label('best possible (MC classes)'), *cells])
+    cells = []
+    for g in gens:
+        for which in ('4-class', 'binary'):
+            m = results[g]['calibrated_ceiling'][which]
+            cells.append(f'{100 * m["errors_in_top"]:.1f}%')
+    body.append(['ceiling if calibrated (det. p)', *cells])
     return _rst(head, body)
 
 
@@ -220,7 +241,8 @@ def figure(results, path, model, trained_on):
             curves = {_label(label): r['curves'][(key, which)]
                       for key, label, _ in MEASURES}
             acc = r['accuracy' if which == '4-class' else 'binary_accuracy']['mc']
-            plot_error_retention(curves, ax=ax, at=TOP, title=(
+            plot_error_retention(curves, ax=ax, at=TOP,
+                                 ceiling=r['curves'][('calibrated_ceiling', which)], title=(
                 f'{model}\n(trained on {trained_on}),\ntested on {TESTED_ON.get(g, g)}\n'
                 f'{which} errors: {SAMPLES["MC"]} accuracy {100 * acc:.1f}%, '
                 f'{r["measures"]["entropy"][which]["n_errors"]} errors of '

@@ -24,7 +24,8 @@ from .legus import CLASS_NAMES, CLUSTER_CLASSES, LEGUS_CLASSES
 __all__ = ['LEGUS_CLASSES', 'CLASS_NAMES', 'CLUSTER_CLASSES', 'valid_pairs', 'confusion_matrix',
            'confusion_table', 'accuracy', 'binary_accuracy',
            'classification_report', 'match_catalogs', 'reliability_curve',
-           'expected_calibration_error', 'error_retention', 'errors_in_top', 'auroc']
+           'expected_calibration_error', 'error_retention', 'errors_in_top',
+           'calibrated_error_retention', 'auroc']
 
 
 def _labels(values, name):
@@ -541,6 +542,85 @@ def errors_in_top(errors, uncertainty, fraction=0.2):
     if not curve.meta['n_used']:
         return float('nan')
     return float(np.interp(fraction, curve['fraction'], curve['errors_found']))
+
+
+def calibrated_error_retention(error_probability):
+    r"""
+    The error-retention curve that the probabilities themselves promise:
+    what `error_retention` would give, in expectation, if each source
+    were wrong with exactly the probability the model gives it.
+
+    Sources are taken in order of decreasing ``error_probability``
+    :math:`q_i`; after the :math:`k` most doubtful, the expected fraction
+    of all errors found is
+
+    .. math::
+
+        \frac{\sum_{i \le k} q_{(i)}}{\sum_{i \le N} q_i}.
+
+    If the probabilities are calibrated source by source, no ranking can
+    do better in expectation (the :math:`k` largest :math:`q` hold the
+    most expected errors of any :math:`k` sources), so the curve is the
+    ceiling of every uncertainty measure derived from them.  It depends
+    on the accuracy: with 4 classes :math:`q = 1 - \max p \le 3/4`, so the
+    20% most doubtful hold at most :math:`0.15 / (1 - a)` of the errors
+    at accuracy :math:`a` (half of them needs :math:`a \ge 70\%`); for the
+    cluster / non-cluster split :math:`q = \min(p_\mathrm{cl},
+    1 - p_\mathrm{cl}) \le 1/2`, so at most :math:`0.1 / (1 - a)` (half
+    needs a binary accuracy of at least 80%).
+
+    Parameters
+    ----------
+    error_probability : array-like of float
+        One per source, in [0, 1]: the model's probability that its class
+        is wrong, e.g. ``1 - proba.max(axis=1)``, or for the cluster /
+        non-cluster split ``np.minimum(prob_cluster, 1 - prob_cluster)``.
+        Masked and non-finite values are left out.
+
+    Returns
+    -------
+    curve : `~astropy.table.Table`
+        ``N + 1`` rows for ``N`` sources used: ``fraction`` (``k / N``)
+        and ``errors_found`` (the expected fraction of all errors among
+        the ``k`` most doubtful).  ``meta``: ``n_used``, ``n_excluded`` and
+        ``expected_errors`` (:math:`\sum q`; ``errors_found`` is NaN when it
+        is 0).
+
+    Examples
+    --------
+    >>> from starcnet.metrics import calibrated_error_retention
+    >>> curve = calibrated_error_retention([0.5, 0.1, 0.3, 0.1])
+    >>> curve['errors_found'].round(3).tolist()
+    [0.0, 0.5, 0.8, 0.9, 1.0]
+    """
+    q = np.ma.asarray(error_probability)
+    if q.ndim != 1:
+        msg = ('error_probability must be 1-D (one value per source), '
+               f'got shape {q.shape}')
+        raise ValueError(msg)
+    data = np.asarray(np.ma.getdata(q))
+    if data.dtype.kind not in 'biuf':
+        msg = f'error_probability must be numbers, got dtype {data.dtype}'
+        raise ValueError(msg)
+    data = data.astype(np.float64)
+    keep = ~np.ma.getmaskarray(q) & np.isfinite(data)
+    if np.any((data[keep] < 0) | (data[keep] > 1)):
+        msg = ('error_probability must lie in [0, 1] (a probability that the class '
+               f'is wrong), got values from {data[keep].min()} to {data[keep].max()}')
+        raise ValueError(msg)
+    values = np.sort(data[keep])[::-1]
+    n = values.size
+    found = np.zeros(n + 1)
+    found[1:] = np.cumsum(values)
+    total = float(found[-1])
+    with np.errstate(invalid='ignore', divide='ignore'):
+        found = found / total if total > 0 else np.full(n + 1, np.nan)
+    fraction = np.arange(n + 1) / n if n else np.zeros(1)
+    curve = Table({'fraction': fraction, 'errors_found': found})
+    curve.meta['n_used'] = int(n)
+    curve.meta['n_excluded'] = int(keep.size - n)
+    curve.meta['expected_errors'] = total
+    return curve
 
 
 def auroc(scores_in, scores_out):

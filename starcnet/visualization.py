@@ -679,7 +679,8 @@ def plot_reliability_diagram(proba=None, true=None, *, curve=None, n_bins=10, ax
     return ax
 
 
-def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True):
+def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True,
+                         ceiling=None):
     """
     Error-retention curves: the fraction of all errors found among the
     most uncertain sources against the fraction of sources looked at.
@@ -702,6 +703,11 @@ def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True):
         Axes title; say what the model was trained on and tested on.
     oracle : bool, optional
         Draw the best possible curve.
+    ceiling : `~astropy.table.Table`, optional
+        A `starcnet.metrics.calibrated_error_retention` curve, drawn
+        dash-dotted: what the model's probabilities promise if they are
+        calibrated source by source (the ceiling of the measures made
+        from them).
 
     Returns
     -------
@@ -722,6 +728,11 @@ def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True):
             raise ValueError(msg)
     if at is not None and not 0 <= at <= 1:
         msg = f'at must be in [0, 1] or None, got {at!r}'
+        raise ValueError(msg)
+    if ceiling is not None and not {'fraction', 'errors_found'} <= set(
+            getattr(ceiling, 'colnames', ())):
+        msg = ('ceiling is not a starcnet.metrics.calibrated_error_retention table '
+               '(columns fraction, errors_found)')
         raise ValueError(msg)
     if ax is None:
         fig = plt.figure(figsize=(5.6, 5.0), layout='constrained')
@@ -744,6 +755,13 @@ def plot_error_retention(curves, *, ax=None, at=0.2, title=None, oracle=True):
         # the k-th colour of the cycle, whatever was drawn on ax before
         ax.plot(curve['fraction'], curve['errors_found'], lw=1.6, label=text,
                 color=f'C{k % 10}')
+    if ceiling is not None:
+        text = 'ceiling if calibrated'
+        if at is not None and len(ceiling) > 1:
+            found = float(np.interp(at, ceiling['fraction'], ceiling['errors_found']))
+            text = f'{text}: {100 * found:.0f}%'
+        ax.plot(ceiling['fraction'], ceiling['errors_found'], color='0.2', ls='-.',
+                lw=1.2, label=text)
     if at is not None:
         ax.axvline(at, color='0.75', lw=0.8, zorder=0)
     ax.set_xlim(0, 1)

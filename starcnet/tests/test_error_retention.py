@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.table import MaskedColumn
 
-from starcnet.metrics import error_retention, errors_in_top
+from starcnet.metrics import calibrated_error_retention, error_retention, errors_in_top
 
 
 def brute_force(errors, uncertainty):
@@ -105,3 +105,73 @@ def test_bad_inputs():
         error_retention(['yes', 'no'], [0.1, 0.2])
     with pytest.raises(ValueError, match='uncertainty must be numbers'):
         error_retention([True, False], ['a', 'b'])
+
+
+def test_calibrated_curve_is_the_expected_curve():
+    """
+    Sources drawn wrong with exactly their error probability: the mean
+    number of errors found among the k most doubtful, over many draws,
+    over the mean number of errors, is the calibrated curve.
+    """
+    rng = np.random.default_rng(3)
+    q = rng.uniform(0, 0.6, 40)
+    curve = calibrated_error_retention(q)
+    draws = rng.random((20000, q.size)) < q
+    order = np.argsort(-q)
+    found = np.concatenate([np.zeros((len(draws), 1)),
+                            np.cumsum(draws[:, order], axis=1)], axis=1)
+    expected = found.mean(axis=0) / draws.sum(axis=1).mean()
+    np.testing.assert_allclose(curve['errors_found'], expected, atol=0.01)
+    assert curve.meta['expected_errors'] == pytest.approx(q.sum())
+    np.testing.assert_allclose(curve['fraction'], np.arange(41) / 40)
+
+
+def test_calibrated_curve_is_a_ceiling():
+    """No set of k sources holds more expected errors than the k most doubtful."""
+    rng = np.random.default_rng(5)
+    q = rng.uniform(0, 0.75, 7)
+    curve = calibrated_error_retention(q)
+    for k in range(8):
+        best = max((q[list(c)].sum() for c in itertools.combinations(range(7), k)),
+                   default=0.0)
+        assert curve['errors_found'][k] * q.sum() == pytest.approx(best)
+
+
+@pytest.mark.parametrize('accuracy', [0.55, 0.7, 0.75, 0.9])
+def test_calibrated_ceiling_depends_on_accuracy(accuracy):
+    """
+    Binary error probabilities (at most 1/2) with a mean of 1 - accuracy:
+    the 20% most doubtful hold at most 0.1 / (1 - accuracy) of the errors,
+    reached when the doubtful sources sit at 1/2.
+    """
+    n = 1000
+    n_half = int(0.2 * n)
+    rest = ((1 - accuracy) * n - 0.5 * n_half) / (n - n_half)
+    q = np.r_[np.full(n_half, 0.5), np.full(n - n_half, max(rest, 0.0))]
+    top = float(np.interp(0.2, *calibrated_error_retention(q)[['fraction', 'errors_found']]
+                          .columns.values()))
+    assert top == pytest.approx(min(1.0, 0.1 / (1 - accuracy)), rel=1e-9)
+    # any binary error probabilities: at most 0.1 over their mean
+    rng = np.random.default_rng(int(100 * accuracy))
+    for _ in range(20):
+        q = np.clip(rng.beta(0.5, 2.0, n), 0, 0.5)
+        curve = calibrated_error_retention(q)
+        top = np.interp(0.2, curve['fraction'], curve['errors_found'])
+        assert top <= 0.1 / q.mean() + 1e-12
+
+
+def test_calibrated_curve_edge_cases():
+    curve = calibrated_error_retention(np.ma.MaskedArray([0.2, 0.4, np.nan, 0.9],
+                                                         mask=[False, False, False, True]))
+    assert curve.meta['n_used'] == 2 and curve.meta['n_excluded'] == 2
+    np.testing.assert_allclose(curve['errors_found'], [0, 2 / 3, 1])
+    none = calibrated_error_retention([0.0, 0.0])
+    assert none.meta['expected_errors'] == 0 and np.isnan(none['errors_found']).all()
+    empty = calibrated_error_retention([])
+    assert len(empty) == 1 and empty.meta['n_used'] == 0
+    with pytest.raises(ValueError, match=r'in \[0, 1\]'):
+        calibrated_error_retention([0.2, 1.5])
+    with pytest.raises(ValueError, match='1-D'):
+        calibrated_error_retention([[0.2, 0.1]])
+    with pytest.raises(ValueError, match='must be numbers'):
+        calibrated_error_retention(['a'])

@@ -56,6 +56,17 @@ def test_evaluate_matches_the_library(script, monkeypatch):
     table = script.format_table({'kingsim': r})
     line = [ln for ln in table.splitlines() if ln.startswith('predictive entropy')][0]
     assert f'{100 * entropy["errors_in_top"]:.1f}%' in line
+    # the ceiling of calibrated probabilities: expected binary errors of the
+    # 60 sources nearest the boundary over all the expected binary errors
+    p_cl = proba[:, :2].sum(1)
+    q = np.sort(np.minimum(p_cl, 1 - p_cl))[::-1]
+    ceiling = r['calibrated_ceiling']['binary']
+    assert ceiling['errors_in_top'] == pytest.approx(q[:60].sum() / q.sum())
+    assert ceiling['expected_error_rate'] == pytest.approx(q.mean())
+    assert r['calibrated_ceiling']['4-class']['errors_in_top'] == pytest.approx(
+        np.sort(1 - proba.max(1))[::-1][:60].sum() / (1 - proba.max(1)).sum())
+    line = [ln for ln in table.splitlines() if ln.startswith('ceiling if calibrated')][0]
+    assert f'{100 * ceiling["errors_in_top"]:.1f}%' in line
 
 
 def test_small_run(script, tmp_path, monkeypatch):

@@ -386,3 +386,21 @@ def test_error_retention_plot(tmp_path):
         viz.plot_error_retention({})
     with pytest.raises(ValueError, match='at must be'):
         viz.plot_error_retention(good, at=2)
+
+
+def test_error_retention_plot_ceiling():
+    from starcnet.metrics import calibrated_error_retention, error_retention
+
+    errors = np.array([True, False, True, False, False])
+    q = np.array([0.6, 0.1, 0.2, 0.05, 0.05])
+    ceiling = calibrated_error_retention(q)
+    ax = viz.plot_error_retention({'1 - max p': error_retention(errors, q)}, at=0.2,
+                                  ceiling=ceiling)
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    # 0.6 of an expected 1.0 error in the top 20% (one source of five)
+    assert 'ceiling if calibrated: 60%' in lines
+    np.testing.assert_allclose(lines['ceiling if calibrated: 60%'].get_ydata(),
+                               ceiling['errors_found'])
+    assert lines['ceiling if calibrated: 60%'].get_linestyle() == '-.'
+    with pytest.raises(ValueError, match='ceiling is not'):
+        viz.plot_error_retention({'x': error_retention(errors, q)}, ceiling=q)
