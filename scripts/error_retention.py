@@ -241,12 +241,12 @@ def figure(results, path, model, trained_on):
             curves = {_label(label): r['curves'][(key, which)]
                       for key, label, _ in MEASURES}
             acc = r['accuracy' if which == '4-class' else 'binary_accuracy']['mc']
-            plot_error_retention(curves, ax=ax, at=TOP,
-                                 ceiling=r['curves'][('calibrated_ceiling', which)], title=(
-                f'{model}\n(trained on {trained_on}),\ntested on {TESTED_ON.get(g, g)}\n'
-                f'{which} errors: {SAMPLES["MC"]} accuracy {100 * acc:.1f}%, '
-                f'{r["measures"]["entropy"][which]["n_errors"]} errors of '
-                f'{r["measures"]["entropy"][which]["n"]}'))
+            title = (f'{model}\n(trained on {trained_on}),\ntested on {TESTED_ON.get(g, g)}\n'
+                     f'{which} errors: {SAMPLES["MC"]} accuracy {100 * acc:.1f}%, '
+                     f'{r["measures"]["entropy"][which]["n_errors"]} errors of '
+                     f'{r["measures"]["entropy"][which]["n"]}')
+            plot_error_retention(curves, ax=ax, at=TOP, title=title,
+                                 ceiling=r['curves'][('calibrated_ceiling', which)])
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=100)
     plt.close(fig)
