@@ -22,7 +22,7 @@ class Conf(_config.ConfigNamespace):
     """
 
     default_model = _config.ConfigItem(
-        'sim-small-v3',
+        'sim-small-v5',
         'Name of the model used when StarClusterClassifier is given none.')
     device = _config.ConfigItem(
         'auto',

@@ -192,7 +192,7 @@ class StarClusterClassifier:
     >>> from starcnet import StarClusterClassifier
     >>> clf = StarClusterClassifier(device='cpu')
     >>> clf.model_name
-    'sim-small-v3'
+    'sim-small-v5'
     """
 
     def __init__(self, model=None, *, device=None, batch_size=None,

@@ -42,12 +42,12 @@ def test_suite_runs(bench, tmp_path, capsys):
                        '--skip', 'wide', 'flat', '--tmpdir', str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for row in ('cutouts: starcnet (memory-mapped, vectorised)',
-                'network bundled sim-small-v3: starcnet float32',
-                'network bundled sim-small-v3: starcnet float32 untuned (library default)',
+                'network bundled sim-small-v5: starcnet float32',
+                'network bundled sim-small-v5: starcnet float32 untuned (library default)',
                 'end to end, 30 candidates: starcnet untuned (library default)',
                 'end to end, 30 candidates: starcnet',
-                'options sim-small-v3, 64 cutouts: plain',
-                'options sim-small-v3, 64 cutouts: mc_dropout, n_samples=16'):
+                'options sim-small-v5, 64 cutouts: plain',
+                'options sim-small-v5, 64 cutouts: mc_dropout, n_samples=16'):
         assert row in out
     assert 'identical' in out and 'DIFFERENT' not in out
     assert list(tmp_path.iterdir()) == []   # the FITS files are removed

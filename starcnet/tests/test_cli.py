@@ -142,12 +142,12 @@ def test_demo(tmp_path, capsys):
     outdir = tmp_path / 'demo'
     assert main(['demo', '--output-dir', str(outdir), '--size', '256']) == 0
     out = capsys.readouterr().out
-    assert 'sources classified with model sim-small-v3' in out
+    assert 'sources classified with model sim-small-v5' in out
     assert 'agreement with the simulated truth' in out
     table = read_catalog(outdir / 'demo_starcnet.ecsv')
     assert 'sky_centroid' in table.colnames
     assert len(table) > 0
-    assert table.meta['starcnet']['model'] == 'sim-small-v3'
+    assert table.meta['starcnet']['model'] == 'sim-small-v5'
     regions = Regions.read(outdir / 'demo_starcnet.reg', format='ds9')
     assert len(regions) == len(table)
     classes = np.ma.asarray(table['cluster_class']).compressed()

@@ -34,7 +34,7 @@ from .test_network import make_cutouts
 
 def test_registry_entries():
     assert {'legus-2021', 'sim-small-v1', 'sim-small-v2', 'sim-small-v3',
-            'sim-small-v3-ensemble', 'sim-small-v4'} <= set(list_models())
+            'sim-small-v3-ensemble', 'sim-small-v4', 'sim-small-v5'} <= set(list_models())
     info = get_model_info('legus-2021')
     assert info.kind == 'remote' and info.format == 'published'
     assert info.size == 61_077_488
@@ -50,14 +50,15 @@ def test_registry_entries():
     # A copy: changing it leaves the registry alone.
     info.config['width'] = 1
     assert get_model_info('legus-2021').config['width'] == 128
-    for name in ('sim-small-v1', 'sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble'):
+    for name in ('sim-small-v1', 'sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble',
+                 'sim-small-v4', 'sim-small-v5'):
         bundled = registry._REGISTRY[name]
         assert bundled.kind == 'bundled' and bundled.sha256 is None
         assert bundled.filename == f'{name}.safetensors'
     # the default is the newer one; the old weights stay loadable by name
-    assert conf.default_model == 'sim-small-v3'
+    assert conf.default_model == 'sim-small-v5'
     assert load_model('sim-small-v1')[1].normalization.kind == 'asinh'
-    for name in ('sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble'):
+    for name in ('sim-small-v2', 'sim-small-v3', 'sim-small-v3-ensemble', 'sim-small-v5'):
         info = load_model(name)[1]
         assert info.normalization.kind == 'local' and info.temperature != 1.0
         assert info.ood['kind'] == 'combined'
@@ -75,7 +76,7 @@ def test_unknown_name(function):
     with pytest.raises(ValueError, match="did you mean 'legus-2021'") as excinfo:
         function('legus2021')
     assert ("Known models: 'legus-2021', 'sim-small-v3', 'sim-small-v3-ensemble', "
-            "'sim-small-v4', 'sim-small-v2', 'sim-small-v1'") in str(excinfo.value)
+            "'sim-small-v5', 'sim-small-v4', 'sim-small-v2', 'sim-small-v1'") in str(excinfo.value)
 
 
 def test_legus_2021_temperature():
@@ -131,7 +132,7 @@ LEGUS_COMMIT = '53a30b9775604323502e317f8699d52cd33476c2'
 def test_registry_file_entries():
     entries = registry.read_registry_file(registry.REGISTRY_FILE)
     assert list(entries) == ['legus-2021', 'sim-small-v3', 'sim-small-v3-ensemble',
-                             'sim-small-v4', 'sim-small-v2', 'sim-small-v1']
+                             'sim-small-v5', 'sim-small-v4', 'sim-small-v2', 'sim-small-v1']
     assert list(registry._BUILTIN) == list(entries)
     for name, entry in entries.items():
         assert registry._REGISTRY[name] == entry
