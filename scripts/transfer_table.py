@@ -166,7 +166,7 @@ def main(argv=None):
     parser.add_argument('--models', nargs='*', default=None,
                         help='bundled models to evaluate (names or files; default: '
                              'sim-small-v1, sim-small-v2, the default model, '
-                             'sim-small-v3-ensemble and sim-small-v4)')
+                             'sim-small-v3, sim-small-v3-ensemble and sim-small-v4)')
     parser.add_argument('--generators', nargs='*', default=list(GENERATORS),
                         choices=list(GENERATORS))
     parser.add_argument('--n-per-class', type=int, default=300,
@@ -192,7 +192,7 @@ def main(argv=None):
     cache = work / 'sets'
     t0 = time.time()
     models = args.models or ['sim-small-v1', 'sim-small-v2', conf.default_model,
-                             'sim-small-v3-ensemble', 'sim-small-v4']
+                             'sim-small-v3', 'sim-small-v3-ensemble', 'sim-small-v4']
     models = list(dict.fromkeys(models))
     described = {}
     for m in models:
