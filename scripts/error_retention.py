@@ -181,7 +181,7 @@ def evaluate(proba, samples, labels, seed=0):
     # what the deterministic probabilities promise, if calibrated source by source
     p_cluster = proba[:, :2].sum(axis=1)
     out['calibrated_ceiling'] = {}
-    for which, q in (('4-class', 1.0 - proba.max(axis=1)),
+    for which, q in (('4-class', scores['one_minus_max_p']),
                      ('binary', np.minimum(p_cluster, 1.0 - p_cluster))):
         curve = calibrated_error_retention(q)
         out['calibrated_ceiling'][which] = {
