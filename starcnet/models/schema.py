@@ -63,9 +63,10 @@ METADATA_KEYS = frozenset({
 OOD_KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined')
 
 #: The keys of an ``ood`` entry: the first four required, ``n_cutouts``
-#: optional, ``features`` and ``inputs`` as the kind needs.
+#: optional, ``features`` and ``inputs`` as the kind needs, ``evidence``
+#: optional for ``'combined'``.
 OOD_KEYS = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts', 'features',
-            'inputs')
+            'inputs', 'evidence')
 
 #: The parts (keys) each kind of ``ood`` entry needs.
 OOD_PARTS = {'energy': (), 'mahalanobis': ('features',),
@@ -249,7 +250,11 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
         positive definite; ``'inputs'``, ``{'statistics': names, 'mean':
         M, 'covariance': M x M}`` with the names those of
         `starcnet.models.uncertainty.statistics_names`; for
-        ``'combined'`` each part also has a ``'scale'`` > 0.  See
+        ``'combined'`` each part also has a ``'scale'`` > 0, and an
+        optional ``'evidence'``, ``{'quantiles': Q, 'features': Q,
+        'inputs': Q, 'centre_rise': Q, 'scale': float}``, its quantiles
+        rising strictly from 0.5 to below 1, each part's values at them
+        rising strictly (the two distances' positive), the scale > 0.  See
         `starcnet.models.uncertainty.fit_ood`.
     source, what : str, optional
         What to name in error messages.
@@ -277,6 +282,8 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
         raise ValueError(msg)
     parts = OOD_PARTS[kind]
     allowed = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts') + parts
+    if kind == 'combined':
+        allowed += ('evidence',)
     unknown = sorted(str(key) for key in set(ood) - set(allowed))
     missing = [key for key in ('threshold', 'quantile', 'fitted_on') + parts
                if key not in ood]
@@ -308,6 +315,44 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
         checked['n_cutouts'] = int(n)
     for part in parts:
         checked[part] = _check_ood_part(part, ood[part], kind, source, what, config)
+    if 'evidence' in ood:
+        checked['evidence'] = _check_ood_evidence(ood['evidence'], source, f'{what} evidence')
+    return checked
+
+
+def _check_ood_evidence(entry, source, what):
+    """Check the ``evidence`` of a combined ``ood`` entry."""
+    import numpy as np
+
+    from .uncertainty import EVIDENCE_PARTS, EVIDENCE_TAILS
+
+    keys = ('quantiles',) + EVIDENCE_PARTS + ('scale',)
+    if not isinstance(entry, dict) or set(entry) != set(keys):
+        got = sorted(entry) if isinstance(entry, dict) else _short(entry)
+        msg = f'{source}: {what} must be a dict with the keys {list(keys)}, got {got}'
+        raise ValueError(msg)
+    quantiles = _matrix(entry['quantiles'], (None,), source, f'{what} quantiles')
+    if not (2 <= len(quantiles) <= 64 and quantiles[0] == 0.5 and quantiles[-1] < 1
+            and np.all(np.diff(quantiles) > 0)):
+        msg = (f'{source}: {what} quantiles must rise strictly from 0.5 to below 1 '
+               f'(2 to 64 of them), got {_short(entry["quantiles"])}')
+        raise ValueError(msg)
+    checked = {'quantiles': quantiles.tolist()}
+    for part in EVIDENCE_PARTS:
+        grid = _matrix(entry[part], (len(quantiles),), source, f'{what} {part}')
+        positive = EVIDENCE_TAILS[part] == 'quadratic'
+        if not np.all(np.diff(grid) > 0) or (positive and grid[0] <= 0):
+            msg = (f'{source}: {what} {part} must rise strictly (one value per '
+                   f'quantile){", from above 0" if positive else ""}, '
+                   f'got {_short(entry[part])}')
+            raise ValueError(msg)
+        checked[part] = grid.tolist()
+    value = entry['scale']
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value <= 0):
+        msg = f'{source}: {what} scale must be a finite number > 0, got {value!r}'
+        raise ValueError(msg)
+    checked['scale'] = float(value)
     return checked
 
 

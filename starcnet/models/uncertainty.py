@@ -37,8 +37,11 @@ logits :math:`f`, :math:`E(f) = -T \log \sum_c \exp(f_c / T)`
 penultimate features of Lee et al. (2018) (`mahalanobis_features`); the
 Mahalanobis distance of robust statistics of the pixels before
 normalisation (`input_statistics`, `mahalanobis_statistics`); and the
-larger of the last two, each over its own in-distribution quantile.
-The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
+combined score: the larger of the last two, each over its own
+in-distribution quantile, or, in entries with an ``evidence`` part (since
+0.2), the sum of the tail log-probabilities of both distances and of
+the `centre_rise` (`tail_log_probability`) over its in-distribution
+quantile.  The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
 score is above the threshold stored with the model (`ood_flags`).
 
 A source whose samples are not all finite (NaN rows of a network output
@@ -66,7 +69,9 @@ __all__ = ['mean_proba', 'proba_std', 'entropy', 'predictive_entropy',
            'uncertainty_summary', 'energy_score', 'fit_ood_threshold',
            'ood_flags', 'review_priority', 'REVIEW_FLAG_WEIGHTS', 'fit_ood', 'ood_score',
            'input_statistics', 'statistics_names', 'mahalanobis_features',
-           'mahalanobis_statistics', 'ood_summary']
+           'mahalanobis_statistics', 'ood_summary', 'centre_rise',
+           'tail_log_probability', 'EVIDENCE_QUANTILES', 'EVIDENCE_PARTS',
+           'EVIDENCE_TAILS']
 
 
 def _samples(samples):
@@ -342,6 +347,42 @@ def _box3(image):
     return sum(padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
 
 
+def _detection_image(cutouts, missing):
+    """
+    ``(x, background, noise, usable, z)`` of `input_statistics`: the
+    cutouts as float64, each band's background median and robust noise
+    (NaN where not usable), which bands are usable, and the detection
+    image ``z`` ``(N, 32, 32)``, the mean of the usable bands in noise
+    units (0 where none is).
+    """
+    x = np.asarray(cutouts, dtype=np.float64)
+    if x.ndim != 4 or x.shape[2:] != (32, 32):
+        msg = f'cutouts must have shape (N, n_bands, 32, 32), got {x.shape}'
+        raise ValueError(msg)
+    n, n_bands = x.shape[:2]
+    if missing is None:
+        missing = np.zeros((n, n_bands), dtype=bool)
+    missing = np.asarray(missing, dtype=bool)
+    if missing.shape != (n, n_bands):
+        msg = f'missing must have shape (N, n_bands) = {(n, n_bands)}, got {missing.shape}'
+        raise ValueError(msg)
+    yy, xx = _radius_grid()
+    r2 = (yy - _CENTRE) ** 2 + (xx - _CENTRE) ** 2
+    outer = x[:, :, r2 > STATISTICS_RADIUS ** 2]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        background = np.median(outer, axis=2)
+        deviation = outer - background[..., None]
+        noise = 1.4826 * np.median(np.abs(deviation), axis=2)
+        rms = np.sqrt(np.mean(deviation ** 2, axis=2))
+        noise = np.where(noise > 0, noise, rms)
+        usable = ~missing & np.isfinite(noise) & (noise > 0) & np.isfinite(x).all(axis=(2, 3))
+        noise = np.where(usable, noise, np.nan)
+        z = (x - background[..., None, None]) / noise[..., None, None]
+        z = np.where(usable[..., None, None], z, 0.0)
+        z = z.sum(axis=1) / np.maximum(usable.sum(axis=1), 1)[:, None, None]
+    return x, background, noise, usable, z
+
+
 def input_statistics(cutouts, missing=None):
     r"""
     Robust per-cutout statistics of the pixels in e-/s, before any
@@ -395,35 +436,15 @@ def input_statistics(cutouts, missing=None):
         NaN where a statistic has no value (a missing or constant band, a
         cutout with no usable band).
     """
-    x = np.asarray(cutouts, dtype=np.float64)
-    if x.ndim != 4 or x.shape[2:] != (32, 32):
-        msg = f'cutouts must have shape (N, n_bands, 32, 32), got {x.shape}'
-        raise ValueError(msg)
+    x, background, noise, usable, z = _detection_image(cutouts, missing)
     n, n_bands = x.shape[:2]
-    if missing is None:
-        missing = np.zeros((n, n_bands), dtype=bool)
-    missing = np.asarray(missing, dtype=bool)
-    if missing.shape != (n, n_bands):
-        msg = f'missing must have shape (N, n_bands) = {(n, n_bands)}, got {missing.shape}'
-        raise ValueError(msg)
     yy, xx = _radius_grid()
     r2 = (yy - _CENTRE) ** 2 + (xx - _CENTRE) ** 2
-    outer = x[:, :, r2 > STATISTICS_RADIUS ** 2]
     with np.errstate(invalid='ignore', divide='ignore'):
-        background = np.median(outer, axis=2)
-        deviation = outer - background[..., None]
-        noise = 1.4826 * np.median(np.abs(deviation), axis=2)
-        rms = np.sqrt(np.mean(deviation ** 2, axis=2))
-        noise = np.where(noise > 0, noise, rms)
-        usable = ~missing & np.isfinite(noise) & (noise > 0) & np.isfinite(x).all(axis=(2, 3))
-        noise = np.where(usable, noise, np.nan)
         aperture = r2 < APERTURE_RADIUS ** 2
         signal = (x[:, :, aperture] - background[..., None]).sum(axis=2)
         snr = signal / (noise * np.sqrt(aperture.sum()))
-        z = (x - background[..., None, None]) / noise[..., None, None]
-        z = np.where(usable[..., None, None], z, 0.0)
-        n_usable = usable.sum(axis=1)
-        z = z.sum(axis=1) / np.maximum(n_usable, 1)[:, None, None]
+    n_usable = usable.sum(axis=1)
     box = _box3(z) / 9.0
     near = np.where((r2 <= 6.0 ** 2)[None], box, -np.inf).reshape(n, -1)
     peak = np.argmax(near, axis=1)
@@ -448,6 +469,63 @@ def input_statistics(cutouts, missing=None):
     stats = np.concatenate([np.log10(noise), np.arcsinh(snr), globals_], axis=1)
     stats[:, :2 * n_bands][~np.concatenate([usable, usable], axis=1)] = np.nan
     return stats
+
+
+#: Pixels this close to the cutout centre are where `centre_rise` looks
+#: for the candidate's own peak.
+CENTRE_RADIUS = 1.6
+
+
+def centre_rise(cutouts, missing=None):
+    r"""
+    How much the light rises going away from the cutout centre: positive
+    when no local maximum of the image lies at the centre, as for a
+    cutout centred beside a source rather than on one.
+
+    With :math:`\bar z` the 3x3 box mean of the detection image of
+    `input_statistics` (the mean over the usable bands of the pixels in
+    noise units), the margin of a pixel :math:`p` is :math:`\bar z_p -
+    \max_{q \in N_8(p)} \bar z_q` over its 8 neighbours (positive for a
+    local maximum), and the rise is minus the largest margin of the
+    pixels within `CENTRE_RADIUS` (1.6) pixels of the centre (15.5, 15.5)
+    that are at least half as bright as the brightest of them: negative
+    when such a pixel is a local maximum (a candidate at the centre, even
+    beside a brighter star), positive and growing with the source's
+    signal-to-noise ratio when the light only climbs outwards (the half
+    leaves out noise peaks on empty sky beside a compact source's
+    wing).
+
+    Parameters
+    ----------
+    cutouts : array-like
+        ``(N, n_bands, 32, 32)`` cutouts in e-/s.
+    missing : array-like of bool, optional
+        ``(N, n_bands)`` bands without data, left out of the image.
+
+    Returns
+    -------
+    rise : `~numpy.ndarray`
+        float64 ``(N,)``, in units of the noise of one pixel of the
+        detection image; NaN for a cutout with no usable band.
+    """
+    _, _, _, usable, z = _detection_image(cutouts, missing)
+    n = len(z)
+    box = _box3(z) / 9.0
+    padded = np.pad(box, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    neighbours = np.max(np.stack([padded[:, 1 + dy:33 + dy, 1 + dx:33 + dx]
+                                  for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                                  if dy or dx]), axis=0)
+    yy, xx = _radius_grid()
+    central = (((yy - _CENTRE) ** 2 + (xx - _CENTRE) ** 2) <= CENTRE_RADIUS ** 2).ravel()
+    inner = box.reshape(n, -1)[:, central]
+    margin = inner - neighbours.reshape(n, -1)[:, central]
+    # only pixels at least half as bright as the brightest central one:
+    # a noise peak on empty sky beside the source's wing is no candidate
+    brightest = inner.max(axis=1, keepdims=True)
+    bright = inner >= brightest - 0.5 * np.abs(brightest)
+    rise = -np.where(bright, margin, -np.inf).max(axis=1)
+    rise[usable.sum(axis=1) == 0] = np.nan
+    return rise
 
 
 def _shared_covariance(values, groups):
@@ -564,6 +642,90 @@ def _rounded(array, digits=7):
         np.asarray(array, dtype=np.float64)).tolist()
 
 
+#: The in-distribution quantiles at which the ``evidence`` of a combined
+#: ``ood`` entry stores each part's distribution (`tail_log_probability`).
+EVIDENCE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+
+#: The parts summed by the evidence of a combined ``ood`` entry, and the
+#: shape of each one's tail (`tail_log_probability`): Gaussian for the
+#: Mahalanobis distances, exponential for the `centre_rise`.
+EVIDENCE_PARTS = ('features', 'inputs', 'centre_rise')
+EVIDENCE_TAILS = {'features': 'quadratic', 'inputs': 'quadratic', 'centre_rise': 'linear'}
+
+
+def tail_log_probability(values, quantiles, grid, tail='linear'):
+    r"""
+    :math:`\lambda(v) = -\ln P(V \ge v)` of in-distribution values
+    :math:`V`, from the values ``grid`` at their ``quantiles``:
+    interpolated linearly between grid points, :math:`\ln 2` below the
+    first (the median or less), and beyond the last a tail through the
+    last grid point and the one of the highest quantile at least 0.09
+    below it (0.9 for `EVIDENCE_QUANTILES`): linear in :math:`v`
+    (an exponential tail) or, for a distance, in :math:`v^2` (a Gaussian
+    one, as a Mahalanobis distance has).  A value far out so gets a tail
+    probability far below the last quantile's instead of stopping there.
+
+    Parameters
+    ----------
+    values : array-like
+        ``(N,)`` values of one part of the score.
+    quantiles : sequence of float
+        Rising, in (0, 1), the first 0.5 (`EVIDENCE_QUANTILES`).
+    grid : sequence of float
+        Rising strictly, the in-distribution values at ``quantiles``
+        (positive for ``tail='quadratic'``).
+    tail : {'linear', 'quadratic'}, optional
+        The shape of the tail beyond the grid.
+
+    Returns
+    -------
+    log_probability : `~numpy.ndarray`
+        float64 ``(N,)``, :math:`\ge \ln 2`; NaN where ``values`` is.
+
+    Examples
+    --------
+    >>> from starcnet.models.uncertainty import tail_log_probability
+    >>> q, grid = [0.5, 0.9, 0.99], [1.0, 2.0, 3.0]
+    >>> [round(float(v), 3) for v in tail_log_probability([0.0, 2.0, 4.0], q, grid)]
+    [0.693, 2.303, 6.908]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    q = np.asarray(quantiles, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    if tail not in ('linear', 'quadratic'):
+        msg = f"tail must be 'linear' or 'quadratic', got {tail!r}"
+        raise ValueError(msg)
+    y = -np.log1p(-q)
+    below = q <= q[-1] - 0.09 + 1e-9
+    k = int(np.flatnonzero(below)[-1]) if below.any() else 0
+    power = 1 if tail == 'linear' else 2
+    slope = (y[-1] - y[k]) / (g[-1] ** power - g[k] ** power)
+    out = np.interp(v, g, y)
+    with np.errstate(invalid='ignore', over='ignore'):
+        beyond = y[-1] + slope * (np.where(v > g[-1], v, g[-1]) ** power - g[-1] ** power)
+        out = np.where(v > g[-1], beyond, out)
+    return np.where(np.isfinite(v), np.maximum(out, y[0]), np.nan)
+
+
+def _evidence_grid(values, quantiles):
+    """The strictly increasing grid of `tail_log_probability` from values."""
+    values = np.asarray(values, dtype=np.float64)
+    grid = np.quantile(values[np.isfinite(values)], quantiles)
+    # ties (a part constant over much of the data) made strictly increasing
+    step = 1e-6 * max(float(np.ptp(grid)), float(np.max(np.abs(grid))), 1e-12)
+    for k in range(1, len(grid)):
+        grid[k] = max(grid[k], grid[k - 1] + step)
+    return grid
+
+
+def _evidence(ood_evidence, distances):
+    """The summed tail log-probability of the parts in ``distances``."""
+    q = ood_evidence['quantiles']
+    return sum(tail_log_probability(distances[part], q, ood_evidence[part],
+                                    EVIDENCE_TAILS[part])
+               for part in EVIDENCE_PARTS)
+
+
 def ood_parts(ood):
     """
     The parts of the score of an ``ood`` entry: a tuple of
@@ -604,9 +766,18 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         `mahalanobis_statistics` of the `input_statistics` of
         ``cutouts`` (in e-/s, with ``missing``).
     ``'combined'``
-        :math:`\max(d_f / s_f, d_s / s_s)`: both distances, each divided
-        by its own scale (its quantile on in-distribution cutouts, stored
-        as ``ood['features']['scale']`` and ``ood['inputs']['scale']``).
+        :math:`M = \max(d_f / s_f, d_s / s_s)`: both distances, each
+        divided by its own scale (its quantile on in-distribution cutouts,
+        stored as ``ood['features']['scale']`` and
+        ``ood['inputs']['scale']``).  An entry with ``evidence`` (what
+        `fit_ood` writes since starcnet 0.2) scores :math:`L / s_L`
+        instead, with :math:`L = \sum_i \lambda_i(d_i)` the summed
+        `tail_log_probability` of the features distance, the input
+        statistics distance and the `centre_rise` (Fisher's way of adding
+        the evidence of several parts: a cutout a little unusual in each
+        of them, as one centred beside a source rather than on it, adds
+        up, and one part far out is enough) and :math:`s_L` its
+        in-distribution quantile (``ood['evidence']['scale']``).
 
     Parameters
     ----------
@@ -634,14 +805,21 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
     if len(parts) == 1:
         return _part_scores(parts[0], ood.get(parts[0]), logits, features, cutouts,
                             missing)
-    scaled = [_part_scores(part, ood[part], logits, features, cutouts, missing)
-              / ood[part]['scale'] for part in parts]
+    distances = {part: _part_scores(part, ood[part], logits, features, cutouts, missing)
+                 for part in parts}
     with np.errstate(invalid='ignore'):
-        return np.max(np.stack(scaled), axis=0)   # NaN if any part is NaN
+        # NaN if any part is NaN
+        largest = np.max(np.stack([distances[part] / ood[part]['scale'] for part in parts]),
+                         axis=0)
+        if 'evidence' not in ood:
+            return largest
+        distances['centre_rise'] = centre_rise(cutouts, missing)
+        summed = _evidence(ood['evidence'], distances) / ood['evidence']['scale']
+        return np.where(np.isnan(largest), np.nan, summed)
 
 
 def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
-            quantile=0.99, fitted_on=''):
+            quantile=0.99, fitted_on='', evidence=True):
     r"""
     Fit the out-of-distribution score of a model on in-distribution
     cutouts: the ``ood`` entry of its metadata.
@@ -675,6 +853,12 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         threshold (0.99: 1% flagged).
     fitted_on : str, optional
         What the cutouts were, recorded with the entry.
+    evidence : bool, optional
+        For ``kind='combined'``: score the summed evidence of the parts
+        (see `ood_score`), which sees cutouts that are a little unusual
+        in several ways at once (a cutout centred beside a source rather
+        than on it) as well as those far out in one.  False gives the
+        entry of starcnet 0.1 (the larger part alone).
 
     Returns
     -------
@@ -684,7 +868,10 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         ``n_cutouts`` and, by kind, ``features`` (``means``,
         ``precision``; ``scale`` when combined) and ``inputs``
         (``statistics``, ``mean``, ``covariance``; ``scale`` when
-        combined), the numbers rounded to 7 significant digits.  Pass it
+        combined), and with ``evidence`` its ``quantiles``
+        (`EVIDENCE_QUANTILES`), the held-out values of each of
+        `EVIDENCE_PARTS` at them and ``scale``; the numbers rounded to 7
+        significant digits (the grids to 9).  Pass it
         as ``metadata={'ood': ood, ...}`` to `~starcnet.models.save_model`
         or ``dataclasses.replace(info, ood=ood)``.
 
@@ -714,11 +901,24 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
     else:
         logits, features = inner.logits(cutouts, missing), None
     return _fit_from_outputs(logits, features, cutouts, labels, missing, kind=kind,
-                             quantile=quantile, fitted_on=fitted_on)
+                             quantile=quantile, fitted_on=fitted_on, evidence=evidence)
+
+
+def _fit_evidence(parts, quantile):
+    """
+    The ``evidence`` of a combined entry from the held-out cutouts' part
+    values ``parts``: each part's values at `EVIDENCE_QUANTILES`, and the
+    ``quantile`` of their summed tail log-probability as its scale.
+    """
+    stored = {'quantiles': list(EVIDENCE_QUANTILES)}
+    for part in EVIDENCE_PARTS:
+        stored[part] = _rounded(_evidence_grid(parts[part], EVIDENCE_QUANTILES), 9)
+    stored['scale'] = float(f'{np.nanquantile(_evidence(stored, parts), quantile):.7g}')
+    return stored
 
 
 def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quantile,
-                      fitted_on):
+                      fitted_on, evidence=True):
     """`fit_ood` from the network's outputs (one pass for several kinds)."""
     from .schema import check_ood
 
@@ -774,8 +974,15 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
     if len(parts) == 2:
         for part, distance in zip(parts, distances):
             entry[part]['scale'] = float(f'{np.nanquantile(distance, quantile):.7g}')
-        score = np.max(np.stack([d / entry[p]['scale'] for p, d in zip(parts, distances)]),
-                       axis=0)
+        with np.errstate(invalid='ignore'):
+            score = np.max(np.stack([d / entry[p]['scale']
+                                     for p, d in zip(parts, distances)]), axis=0)
+        if evidence:
+            held_parts = dict(zip(parts, distances),
+                              centre_rise=centre_rise(cutouts[held], subset(held)))
+            entry['evidence'] = stored = _fit_evidence(held_parts, quantile)
+            score = np.where(np.isnan(score), np.nan,
+                             _evidence(stored, held_parts) / stored['scale'])
     else:
         score = distances[0]
     score = score[np.isfinite(score)]
@@ -964,4 +1171,6 @@ def ood_summary(ood):
     for part in ('features', 'inputs'):
         if part in ood and 'scale' in ood[part]:
             summary[f'{part}_scale'] = ood[part]['scale']
+    if 'evidence' in ood:
+        summary['evidence_scale'] = ood['evidence']['scale']
     return summary

@@ -113,6 +113,53 @@ def test_input_statistics_missing_and_constant_bands():
         unc.input_statistics(sky, missing[:2])
 
 
+def test_centre_rise_sees_a_cutout_centred_beside_a_source():
+    sky = _sky(30, sigma=0.02)
+    centred = unc.centre_rise(_with_source(sky, flux=20.0))
+    assert (centred < 0).all()                       # a local maximum at the centre
+    beside = unc.centre_rise(_with_source(sky, x=19.5, flux=20.0))
+    assert (beside > 3).all()                        # the light only rises outwards
+    # brighter sources rise more steeply
+    brighter = unc.centre_rise(_with_source(sky, x=19.5, flux=80.0))
+    assert (brighter > beside).all()
+    # a faint candidate at the centre beside a star 5 px away, 16 times
+    # brighter, still has its own peak: not off-centre (the centre ratio
+    # of input_statistics calls it so)
+    pair = _with_source(_with_source(sky, flux=5.0), x=20.5, flux=80.0)
+    assert (unc.centre_rise(pair) < 0.1).all()
+    assert (unc.input_statistics(pair)[:, 10] < 0.3).all()
+    # missing bands are left out; none at all gives NaN
+    missing = np.zeros((30, 5), bool)
+    missing[:, :2] = True
+    noisy = _with_source(sky, x=19.5, flux=20.0)
+    noisy[:, :2] = np.nan
+    assert (unc.centre_rise(noisy, missing) > 3).all()
+    assert np.isnan(unc.centre_rise(sky[:2], np.ones((2, 5), bool))).all()
+    with pytest.raises(ValueError, match='shape'):
+        unc.centre_rise(sky[0])
+
+
+def test_tail_log_probability():
+    q, grid = unc.EVIDENCE_QUANTILES, np.arange(1.0, 9.0)
+    v = np.array([-5.0, 1.0, 3.5, 8.0, 9.0, 12.0, np.nan])
+    linear = unc.tail_log_probability(v, q, grid)
+    halfway = (-np.log(1 - 0.7) - np.log(1 - 0.8)) / 2      # 3.5: between 3 and 4
+    np.testing.assert_allclose(linear[:4], [np.log(2), np.log(2), halfway, -np.log(0.01)])
+    assert np.isnan(linear[-1])
+    assert np.all(np.diff(linear[1:-1]) > 0)
+    # beyond the grid: through the 0.9 and 0.99 points (5 and 8), linear in v
+    # or in v**2
+    slope = np.log(10) / 3
+    np.testing.assert_allclose(linear[4:6], -np.log(0.01) + slope * np.array([1, 4]))
+    quadratic = unc.tail_log_probability(v, q, grid, tail='quadratic')
+    np.testing.assert_allclose(quadratic[:4], linear[:4])
+    slope2 = np.log(10) / (64 - 25)
+    np.testing.assert_allclose(quadratic[4:6],
+                               -np.log(0.01) + slope2 * np.array([81 - 64, 144 - 64]))
+    with pytest.raises(ValueError, match='tail'):
+        unc.tail_log_probability(v, q, grid, tail='cubic')
+
+
 # -- the distances ----------------------------------------------------------------
 
 def test_mahalanobis_features_is_the_minimum_over_classes():
@@ -213,6 +260,40 @@ def test_combined_score_rises_for_shifted_inputs(fixture_sets):
         assert np.median(s_out) > ood['threshold'] > np.median(s_in)
 
 
+def test_evidence_adds_up_parts_each_a_little_unusual(fixture_sets):
+    x, labels = fixture_sets
+    predictor = _predictor()
+    ood = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined')
+    largest = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined',
+                          evidence=False)
+    assert 'evidence' not in largest
+    assert {k: v for k, v in ood.items() if k not in ('evidence', 'threshold')} == {
+        k: v for k, v in largest.items() if k != 'threshold'}
+    evidence = ood['evidence']
+    assert evidence['quantiles'] == list(unc.EVIDENCE_QUANTILES)
+    test = x[80:]
+    logits, features = predictor.logits(test, return_features=True)
+    parts = {'features': unc.mahalanobis_features(features, ood['features']['means'],
+                                                  ood['features']['precision']),
+             'inputs': unc.mahalanobis_statistics(unc.input_statistics(test),
+                                                  ood['inputs']['mean'],
+                                                  ood['inputs']['covariance']),
+             'centre_rise': unc.centre_rise(test)}
+    summed = sum(unc.tail_log_probability(parts[p], evidence['quantiles'], evidence[p],
+                                          unc.EVIDENCE_TAILS[p]) for p in parts)
+    score = unc.ood_score(ood, logits=logits, features=features, cutouts=test)
+    np.testing.assert_allclose(score, summed / evidence['scale'])
+    # the entry of 0.1 still scores the larger part
+    old = unc.ood_score(largest, logits=logits, features=features, cutouts=test)
+    np.testing.assert_allclose(old, np.maximum(parts['features'] / largest['features']['scale'],
+                                               parts['inputs'] / largest['inputs']['scale']))
+    # a non-finite row stays NaN
+    logits[0] = np.nan
+    features[0] = np.nan
+    assert np.isnan(unc.ood_score(ood, logits=logits, features=features, cutouts=test)[0])
+    assert unc.ood_summary(ood)['evidence_scale'] == evidence['scale']
+
+
 def test_fit_ood_errors(fixture_sets):
     x, labels = fixture_sets
     predictor = _predictor()
@@ -258,6 +339,8 @@ def _info(**kwargs):
 
 def test_bad_entries_are_refused_clearly(combined):
     config = StarcNet(width=8).config
+    evidence = combined['evidence']
+    late = (0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99)      # not from the median
     features, inputs = combined['features'], combined['inputs']
     asymmetric = np.array(features['precision'])
     asymmetric[0, 1] += 1.0
@@ -278,7 +361,17 @@ def test_bad_entries_are_refused_clearly(combined):
         ({**combined, 'inputs': {**inputs, 'mean': inputs['mean'][:5]}}, 'mean'),
         ({**combined, 'inputs': 'x'}, 'must be a dict'),
         ({k: v for k, v in combined.items() if k != 'inputs'}, "lacks \\['inputs'\\]"),
-        ({**combined, 'kind': 'mahalanobis'}, "unknown keys \\['inputs'\\]"),
+        ({**combined, 'kind': 'mahalanobis'}, "unknown keys \\['evidence', 'inputs'\\]"),
+        ({**combined, 'evidence': {**evidence, 'scale': -1.0}}, 'evidence scale'),
+        ({**combined, 'evidence': {**evidence, 'quantiles': list(late)}}, 'from 0.5'),
+        ({**combined, 'evidence': {**evidence, 'inputs': evidence['inputs'][::-1]}},
+         'inputs must rise'),
+        ({**combined, 'evidence': {**evidence, 'features': [-1.0] + evidence['features'][1:]}},
+         'from above 0'),
+        ({**combined, 'evidence': {**evidence, 'centre_rise': evidence['centre_rise'][:3]}},
+         'centre_rise must be a 8'),
+        ({**combined, 'evidence': {k: v for k, v in evidence.items() if k != 'scale'}},
+         'keys'),
     ]
     for bad, match in cases:
         with pytest.raises(ValueError, match=match):
