@@ -92,9 +92,10 @@ GENERATOR_SHIFTS = ('kingsim', 'popsim', 'mgesim')
 #: The shifts rendered by a patched `starcnet.simulation`: their AUROC is
 #: against the in-distribution candidates of that generator alone.
 SIMULATOR_SHIFTS = ('PSF x2', 'off-centre 4 px')
-KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined')
+KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined', 'evidence')
 KIND_LABELS = {'energy': 'energy', 'mahalanobis': 'Mahalanobis (features)',
-               'input_statistics': 'input statistics', 'combined': 'combined'}
+               'input_statistics': 'input statistics', 'combined': 'combined',
+               'evidence': 'combined + evidence'}
 DEFAULT_MODEL = 'sim-small-v5'
 
 
@@ -262,15 +263,17 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     description, generators = trained_on(model)
     fitted_on = (f'{" + ".join(generators)} candidates, seed {FIT_SEED} ({len(fit[0])}, '
                  'class-balanced; moments on half, scales and threshold on the other half)')
-    # one network pass for the four kinds: what fit_ood(predictor, fit[0],
+    # one network pass for the five kinds: what fit_ood(predictor, fit[0],
     # fit[1], kind=kind, quantile=0.99) gives, kind by kind
     logits, features = predictor.logits(fit[0], return_features=True)
     # no energy score for an ensemble: its combined logits are the log of
     # the mean member probability, whose energy is 0 for every cutout
     kinds = [k for k in KINDS if not (k == 'energy' and predictor.is_ensemble)]
-    entries = {kind: unc._fit_from_outputs(logits, features, fit[0], fit[1], None,
-                                           kind=kind, quantile=0.99, fitted_on=fitted_on)
-               for kind in kinds}
+    # 'evidence' is the combined entry with the summed evidence
+    entries = {kind: unc._fit_from_outputs(
+        logits, features, fit[0], fit[1], None,
+        kind='combined' if kind == 'evidence' else kind, quantile=0.99,
+        fitted_on=fitted_on, evidence=kind == 'evidence') for kind in kinds}
     _log(f'{model}: fitted {", ".join(kinds)}', t0)
     # the entry the model ships with (its file, or the registry)
     shipped = predictor.info.ood

@@ -38,10 +38,10 @@ penultimate features of Lee et al. (2018) (`mahalanobis_features`); the
 Mahalanobis distance of robust statistics of the pixels before
 normalisation (`input_statistics`, `mahalanobis_statistics`); and the
 combined score: the larger of the last two, each over its own
-in-distribution quantile, or, in entries with an ``evidence`` part (since
-0.2), the sum of the tail log-probabilities of both distances and of
-the `centre_rise` (`tail_log_probability`) over its in-distribution
-quantile.  The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
+in-distribution quantile, or, in entries with an ``evidence`` part
+(``fit_ood(..., evidence=True)``), the sum of the tail log-probabilities
+of both distances and of the `centre_rise` (`tail_log_probability`)
+over its in-distribution quantile.  The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
 score is above the threshold stored with the model (`ood_flags`).
 
 A source whose samples are not all finite (NaN rows of a network output
@@ -769,9 +769,8 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         :math:`M = \max(d_f / s_f, d_s / s_s)`: both distances, each
         divided by its own scale (its quantile on in-distribution cutouts,
         stored as ``ood['features']['scale']`` and
-        ``ood['inputs']['scale']``).  An entry with ``evidence`` (what
-        `fit_ood` writes since starcnet 0.2) scores :math:`L / s_L`
-        instead, with :math:`L = \sum_i \lambda_i(d_i)` the summed
+        ``ood['inputs']['scale']``).  An entry with ``evidence``
+        (``fit_ood(..., evidence=True)``) scores :math:`L / s_L` instead, with :math:`L = \sum_i \lambda_i(d_i)` the summed
         `tail_log_probability` of the features distance, the input
         statistics distance and the `centre_rise` (Fisher's way of adding
         the evidence of several parts: a cutout a little unusual in each
@@ -819,7 +818,7 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
 
 
 def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
-            quantile=0.99, fitted_on='', evidence=True):
+            quantile=0.99, fitted_on='', evidence=False):
     r"""
     Fit the out-of-distribution score of a model on in-distribution
     cutouts: the ``ood`` entry of its metadata.
@@ -855,10 +854,14 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         What the cutouts were, recorded with the entry.
     evidence : bool, optional
         For ``kind='combined'``: score the summed evidence of the parts
-        (see `ood_score`), which sees cutouts that are a little unusual
-        in several ways at once (a cutout centred beside a source rather
-        than on it) as well as those far out in one.  False gives the
-        entry of starcnet 0.1 (the larger part alone).
+        instead of the larger one (see `ood_score`).  It sees cutouts that
+        are a little unusual in several ways at once, as one centred
+        beside a source rather than on it is, far better; but the
+        in-distribution tail of the sum is long, so at the same false
+        alarm rate it flags far fewer cutouts that are far out in one
+        part only (pixel values in counts, blank sky, shuffled bands):
+        measured on the uncertainty page of the documentation.  Off by
+        default.
 
     Returns
     -------
@@ -918,7 +921,7 @@ def _fit_evidence(parts, quantile):
 
 
 def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quantile,
-                      fitted_on, evidence=True):
+                      fitted_on, evidence=False):
     """`fit_ood` from the network's outputs (one pass for several kinds)."""
     from .schema import check_ood
 

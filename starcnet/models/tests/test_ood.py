@@ -263,9 +263,8 @@ def test_combined_score_rises_for_shifted_inputs(fixture_sets):
 def test_evidence_adds_up_parts_each_a_little_unusual(fixture_sets):
     x, labels = fixture_sets
     predictor = _predictor()
-    ood = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined')
-    largest = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined',
-                          evidence=False)
+    ood = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined', evidence=True)
+    largest = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined')
     assert 'evidence' not in largest
     assert {k: v for k, v in ood.items() if k not in ('evidence', 'threshold')} == {
         k: v for k, v in largest.items() if k != 'threshold'}
@@ -283,7 +282,7 @@ def test_evidence_adds_up_parts_each_a_little_unusual(fixture_sets):
                                           unc.EVIDENCE_TAILS[p]) for p in parts)
     score = unc.ood_score(ood, logits=logits, features=features, cutouts=test)
     np.testing.assert_allclose(score, summed / evidence['scale'])
-    # the entry of 0.1 still scores the larger part
+    # without evidence: the larger part
     old = unc.ood_score(largest, logits=logits, features=features, cutouts=test)
     np.testing.assert_allclose(old, np.maximum(parts['features'] / largest['features']['scale'],
                                                parts['inputs'] / largest['inputs']['scale']))
@@ -326,7 +325,8 @@ def test_fit_ood_errors(fixture_sets):
 @pytest.fixture(scope='module')
 def combined(fixture_sets):
     x, labels = fixture_sets
-    return unc.fit_ood(_predictor(), x, labels, kind='combined', fitted_on='fixture')
+    return unc.fit_ood(_predictor(), x, labels, kind='combined', fitted_on='fixture',
+                       evidence=True)
 
 
 def _info(**kwargs):
