@@ -41,8 +41,9 @@ combined score: the larger of the last two, each over its own
 in-distribution quantile, or, in entries with an ``evidence`` part
 (``fit_ood(..., evidence=True)``), the sum of the tail log-probabilities
 of both distances and of the `centre_rise` (`tail_log_probability`)
-over its in-distribution quantile.  The flag `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the
-score is above the threshold stored with the model (`ood_flags`).
+over its in-distribution quantile.  The flag
+`~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the score is
+above the threshold stored with the model (`ood_flags`).
 
 A source whose samples are not all finite (NaN rows of a network output
 that was not finite) gets NaN in every quantity.
@@ -770,7 +771,8 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         divided by its own scale (its quantile on in-distribution cutouts,
         stored as ``ood['features']['scale']`` and
         ``ood['inputs']['scale']``).  An entry with ``evidence``
-        (``fit_ood(..., evidence=True)``) scores :math:`L / s_L` instead, with :math:`L = \sum_i \lambda_i(d_i)` the summed
+        (``fit_ood(..., evidence=True)``) scores :math:`L / s_L` instead,
+        with :math:`L = \sum_i \lambda_i(d_i)` the summed
         `tail_log_probability` of the features distance, the input
         statistics distance and the `centre_rise` (Fisher's way of adding
         the evidence of several parts: a cutout a little unusual in each
@@ -874,14 +876,15 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         combined), and with ``evidence`` its ``quantiles``
         (`EVIDENCE_QUANTILES`), the held-out values of each of
         `EVIDENCE_PARTS` at them and ``scale``; the numbers rounded to 7
-        significant digits (the grids to 9).  Pass it
-        as ``metadata={'ood': ood, ...}`` to `~starcnet.models.save_model`
-        or ``dataclasses.replace(info, ood=ood)``.
+        significant digits (the grids to 9).  Pass it as
+        ``metadata={'ood': ood, ...}`` to `~starcnet.models.save_model` or
+        ``dataclasses.replace(info, ood=ood)``.
 
     Raises
     ------
     ValueError
-        If ``kind`` or ``quantile`` is not valid (``'energy'`` for a deep
+        If ``kind`` or ``quantile`` is not valid (``evidence`` with another
+        kind than ``'combined'``; ``'energy'`` for a deep
         ensemble: the energy of its mean probability is the same for every
         cutout), or too few cutouts have finite output (at least 4, and
         for the input statistics more than their number with every
@@ -892,6 +895,9 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
     quantile = _check_quantile(quantile)
     if kind not in OOD_KINDS:
         msg = f'kind must be one of {OOD_KINDS}, got {kind!r}'
+        raise ValueError(msg)
+    if evidence and kind != 'combined':
+        msg = f"evidence=True needs kind='combined' (the parts it adds up), got {kind!r}"
         raise ValueError(msg)
     inner = _predictor_of(predictor)
     if kind == 'energy' and inner.is_ensemble:

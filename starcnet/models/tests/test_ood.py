@@ -300,6 +300,8 @@ def test_fit_ood_errors(fixture_sets):
         unc.fit_ood(predictor, x, kind='knn')
     with pytest.raises(ValueError, match='quantile'):
         unc.fit_ood(predictor, x, quantile=0)
+    with pytest.raises(ValueError, match="evidence=True needs kind='combined'"):
+        unc.fit_ood(predictor, x, kind='mahalanobis', evidence=True)
     with pytest.raises(ValueError, match='at least 4'):
         unc.fit_ood(predictor, x[:3], kind='mahalanobis')
     with pytest.raises(ValueError, match='more than 13'):
