@@ -19,7 +19,10 @@ metadata key, ``'starcnet'``, whose value is a JSON object::
              "features": {"means": [[...]], "precision": [[...]],
                           "scale": float},
              "inputs": {"statistics": [...], "mean": [...],
-                        "covariance": [[...]], "scale": float}}
+                        "covariance": [[...]], "scale": float},
+             "evidence": {"quantiles": [...], "features": [...],
+                          "inputs": [...], "centre_rise": [...],
+                          "scale": float} (optional)}
             (optional; see check_ood)}
 
 `validate_metadata` checks such a dict; the normalisation inside it is
