@@ -260,7 +260,7 @@ def test_combined_score_rises_for_shifted_inputs(fixture_sets):
         assert np.median(s_out) > ood['threshold'] > np.median(s_in)
 
 
-def test_evidence_adds_up_parts_each_a_little_unusual(fixture_sets):
+def test_evidence_score_is_the_summed_tail_log_probability(fixture_sets):
     x, labels = fixture_sets
     predictor = _predictor()
     ood = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined', evidence=True)
