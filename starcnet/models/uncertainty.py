@@ -437,7 +437,12 @@ def input_statistics(cutouts, missing=None):
         NaN where a statistic has no value (a missing or constant band, a
         cutout with no usable band).
     """
-    x, background, noise, usable, z = _detection_image(cutouts, missing)
+    return _statistics_of(_detection_image(cutouts, missing))
+
+
+def _statistics_of(image):
+    """`input_statistics` of a `_detection_image`."""
+    x, background, noise, usable, z = image
     n, n_bands = x.shape[:2]
     yy, xx = _radius_grid()
     r2 = (yy - _CENTRE) ** 2 + (xx - _CENTRE) ** 2
@@ -509,7 +514,12 @@ def centre_rise(cutouts, missing=None):
         float64 ``(N,)``, in units of the noise of one pixel of the
         detection image; NaN for a cutout with no usable band.
     """
-    _, _, _, usable, z = _detection_image(cutouts, missing)
+    return _rise_of(_detection_image(cutouts, missing))
+
+
+def _rise_of(image):
+    """`centre_rise` of a `_detection_image`."""
+    _, _, _, usable, z = image
     n = len(z)
     box = _box3(z) / 9.0
     padded = np.pad(box, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
@@ -743,12 +753,12 @@ def ood_needs_features(ood):
     return 'features' in ood_parts(ood)
 
 
-def _part_scores(part, entry, logits, features, cutouts, missing):
+def _part_scores(part, entry, logits, features, image):
     if part == 'energy':
         return energy_score(logits)
     if part == 'features':
         return mahalanobis_features(features, entry['means'], entry['precision'])
-    return mahalanobis_statistics(input_statistics(cutouts, missing), entry['mean'],
+    return mahalanobis_statistics(_statistics_of(image()), entry['mean'],
                                   entry['covariance'])
 
 
@@ -803,10 +813,17 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
     if lacking:
         msg = f'an ood entry of kind {ood.get("kind", "energy")!r} needs {lacking}'
         raise ValueError(msg)
+    images = []
+
+    def image():
+        # the detection image, made once for the input statistics and the rise
+        if not images:
+            images.append(_detection_image(cutouts, missing))
+        return images[0]
+
     if len(parts) == 1:
-        return _part_scores(parts[0], ood.get(parts[0]), logits, features, cutouts,
-                            missing)
-    distances = {part: _part_scores(part, ood[part], logits, features, cutouts, missing)
+        return _part_scores(parts[0], ood.get(parts[0]), logits, features, image)
+    distances = {part: _part_scores(part, ood[part], logits, features, image)
                  for part in parts}
     with np.errstate(invalid='ignore'):
         # NaN if any part is NaN
@@ -814,7 +831,7 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
                          axis=0)
         if 'evidence' not in ood:
             return largest
-        distances['centre_rise'] = centre_rise(cutouts, missing)
+        distances['centre_rise'] = _rise_of(image())
         summed = _evidence(ood['evidence'], distances) / ood['evidence']['scale']
         return np.where(np.isnan(largest), np.nan, summed)
 
