@@ -993,9 +993,10 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
                                               np.zeros(int(complete.sum())))
         stored = {'statistics': statistics_names(cutouts.shape[1]),
                   'mean': _rounded(mean[0]), 'covariance': _rounded(covariance)}
+        # the held-out detection image, for the statistics and the rise
+        held_image = _detection_image(cutouts[held], subset(held))
         distances.append(mahalanobis_statistics(
-            input_statistics(cutouts[held], subset(held)), stored['mean'],
-            stored['covariance']))
+            _statistics_of(held_image), stored['mean'], stored['covariance']))
         entry['inputs'] = stored
     if len(parts) == 2:
         for part, distance in zip(parts, distances):
@@ -1004,8 +1005,7 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
             score = np.max(np.stack([d / entry[p]['scale']
                                      for p, d in zip(parts, distances)]), axis=0)
         if evidence:
-            held_parts = dict(zip(parts, distances),
-                              centre_rise=centre_rise(cutouts[held], subset(held)))
+            held_parts = dict(zip(parts, distances), centre_rise=_rise_of(held_image))
             entry['evidence'] = stored = _fit_evidence(held_parts, quantile)
             score = np.where(np.isnan(score), np.nan,
                              _evidence(stored, held_parts) / stored['scale'])
