@@ -229,13 +229,17 @@ def _check_ood_part(part, entry, kind, source, what, config):
         checked.update(statistics=list(names), mean=mean.tolist(),
                        covariance=covariance.tolist())
     if 'scale' in keys:
-        scale = entry['scale']
-        if (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                or not math.isfinite(scale) or scale <= 0):
-            msg = f'{source}: {where} scale must be a finite number > 0, got {scale!r}'
-            raise ValueError(msg)
-        checked['scale'] = float(scale)
+        checked['scale'] = _positive_scale(entry['scale'], source, where)
     return checked
+
+
+def _positive_scale(scale, source, where):
+    """The ``scale`` of a part of an ``ood`` entry as a float, finite and > 0."""
+    if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+            or not math.isfinite(scale) or scale <= 0):
+        msg = f'{source}: {where} scale must be a finite number > 0, got {scale!r}'
+        raise ValueError(msg)
+    return float(scale)
 
 
 def check_ood(ood, source='ood', what='"ood"', config=None):
@@ -350,12 +354,7 @@ def _check_ood_evidence(entry, source, what):
                    f'got {_short(entry[part])}')
             raise ValueError(msg)
         checked[part] = grid.tolist()
-    value = entry['scale']
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value <= 0):
-        msg = f'{source}: {what} scale must be a finite number > 0, got {value!r}'
-        raise ValueError(msg)
-    checked['scale'] = float(value)
+    checked['scale'] = _positive_scale(entry['scale'], source, what)
     return checked
 
 
