@@ -406,6 +406,18 @@ def expected_calibration_error(proba, true, *, n_bins=10, classes=LEGUS_CLASSES)
     return reliability_curve(proba, true, n_bins=n_bins, classes=classes).meta['ece']
 
 
+def _float_data(values, name, kind='numbers'):
+    """
+    The data of a masked array as float64; a `ValueError` saying what
+    ``name`` must be (``kind``) if it is not booleans or numbers.
+    """
+    data = np.asarray(np.ma.getdata(values))
+    if data.dtype.kind not in 'biuf':
+        msg = f'{name} must be {kind}, got dtype {data.dtype}'
+        raise ValueError(msg)
+    return data.astype(np.float64)
+
+
 def _errors_and_scores(errors, uncertainty):
     """
     Boolean errors and float uncertainties of the sources that count,
@@ -419,16 +431,8 @@ def _errors_and_scores(errors, uncertainty):
         msg = ('errors and uncertainty must be 1-D and of one length (one value '
                f'per source), got shapes {err.shape} and {unc.shape}')
         raise ValueError(msg)
-    err_data = np.asarray(np.ma.getdata(err))
-    if err_data.dtype.kind not in 'biuf':
-        msg = f'errors must be booleans (True: misclassified), got dtype {err_data.dtype}'
-        raise ValueError(msg)
-    unc_data = np.asarray(np.ma.getdata(unc))
-    if unc_data.dtype.kind not in 'biuf':
-        msg = f'uncertainty must be numbers, got dtype {unc_data.dtype}'
-        raise ValueError(msg)
-    err_float = err_data.astype(np.float64)
-    unc_data = unc_data.astype(np.float64)
+    err_float = _float_data(err, 'errors', 'booleans (True: misclassified)')
+    unc_data = _float_data(unc, 'uncertainty')
     keep = ~(np.ma.getmaskarray(err) | np.ma.getmaskarray(unc)
              | ~np.isfinite(err_float) | ~np.isfinite(unc_data))
     bad = ~np.isin(err_float[keep], (0.0, 1.0))
@@ -598,11 +602,7 @@ def calibrated_error_retention(error_probability):
         msg = ('error_probability must be 1-D (one value per source), '
                f'got shape {q.shape}')
         raise ValueError(msg)
-    data = np.asarray(np.ma.getdata(q))
-    if data.dtype.kind not in 'biuf':
-        msg = f'error_probability must be numbers, got dtype {data.dtype}'
-        raise ValueError(msg)
-    data = data.astype(np.float64)
+    data = _float_data(q, 'error_probability')
     keep = ~np.ma.getmaskarray(q) & np.isfinite(data)
     if np.any((data[keep] < 0) | (data[keep] > 1)):
         msg = ('error_probability must lie in [0, 1] (a probability that the class '
