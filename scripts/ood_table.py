@@ -92,10 +92,12 @@ GENERATOR_SHIFTS = ('kingsim', 'popsim', 'mgesim')
 #: The shifts rendered by a patched `starcnet.simulation`: their AUROC is
 #: against the in-distribution candidates of that generator alone.
 SIMULATOR_SHIFTS = ('PSF x2', 'off-centre 4 px')
-KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined', 'evidence')
+KINDS = ('energy', 'mahalanobis', 'input_statistics', 'combined', 'rarest', 'evidence')
 KIND_LABELS = {'energy': 'energy', 'mahalanobis': 'Mahalanobis (features)',
                'input_statistics': 'input statistics', 'combined': 'combined',
-               'evidence': 'combined + evidence'}
+               'rarest': 'combined + rarest', 'evidence': 'combined + sum'}
+#: The rows that are a combined entry with an ``evidence`` rule.
+EVIDENCE_ROWS = {'rarest': 'rarest', 'evidence': 'sum'}
 DEFAULT_MODEL = 'sim-small-v5'
 
 
@@ -269,11 +271,12 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     # no energy score for an ensemble: its combined logits are the log of
     # the mean member probability, whose energy is 0 for every cutout
     kinds = [k for k in KINDS if not (k == 'energy' and predictor.is_ensemble)]
-    # 'evidence' is the combined entry with the summed evidence
+    # 'rarest' and 'evidence' are the combined entry with the evidence of
+    # its parts, the largest and the summed
     entries = {kind: unc._fit_from_outputs(
         logits, features, fit[0], fit[1], None,
-        kind='combined' if kind == 'evidence' else kind, quantile=0.99,
-        fitted_on=fitted_on, evidence=kind == 'evidence') for kind in kinds}
+        kind='combined' if kind in EVIDENCE_ROWS else kind, quantile=0.99,
+        fitted_on=fitted_on, evidence=EVIDENCE_ROWS.get(kind)) for kind in kinds}
     _log(f'{model}: fitted {", ".join(kinds)}', t0)
     # the entry the model ships with (its file, or the registry)
     shipped = predictor.info.ood

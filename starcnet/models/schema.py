@@ -20,7 +20,8 @@ metadata key, ``'starcnet'``, whose value is a JSON object::
                           "scale": float},
              "inputs": {"statistics": [...], "mean": [...],
                         "covariance": [[...]], "scale": float},
-             "evidence": {"quantiles": [...], "features": [...],
+             "evidence": {"rule": "rarest" | "sum",
+                          "quantiles": [...], "features": [...],
                           "inputs": [...], "centre_rise": [...],
                           "scale": float} (optional)}
             (optional; see check_ood)}
@@ -258,8 +259,9 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
         M, 'covariance': M x M}`` with the names those of
         `starcnet.models.uncertainty.statistics_names`; for
         ``'combined'`` each part also has a ``'scale'`` > 0, and an
-        optional ``'evidence'``, ``{'quantiles': Q, 'features': Q,
-        'inputs': Q, 'centre_rise': Q, 'scale': float}``, its quantiles
+        optional ``'evidence'``, ``{'rule': 'rarest' or 'sum',
+        'quantiles': Q, 'features': Q, 'inputs': Q, 'centre_rise': Q,
+        'scale': float}``, its quantiles
         rising strictly from 0.5 to below 1, each part's values at them
         rising strictly (the two distances' positive), the scale > 0.  See
         `starcnet.models.uncertainty.fit_ood`.
@@ -331,12 +333,15 @@ def _check_ood_evidence(entry, source, what):
     """Check the ``evidence`` of a combined ``ood`` entry."""
     import numpy as np
 
-    from .uncertainty import EVIDENCE_PARTS, EVIDENCE_TAILS
+    from .uncertainty import EVIDENCE_PARTS, EVIDENCE_RULES, EVIDENCE_TAILS
 
-    keys = ('quantiles',) + EVIDENCE_PARTS + ('scale',)
+    keys = ('rule', 'quantiles') + EVIDENCE_PARTS + ('scale',)
     if not isinstance(entry, dict) or set(entry) != set(keys):
         got = sorted(entry) if isinstance(entry, dict) else _short(entry)
         msg = f'{source}: {what} must be a dict with the keys {list(keys)}, got {got}'
+        raise ValueError(msg)
+    if entry['rule'] not in EVIDENCE_RULES:
+        msg = f'{source}: {what} rule must be one of {EVIDENCE_RULES}, got {entry["rule"]!r}'
         raise ValueError(msg)
     quantiles = _matrix(entry['quantiles'], (None,), source, f'{what} quantiles')
     if not (2 <= len(quantiles) <= 64 and quantiles[0] == 0.5 and quantiles[-1] < 1
@@ -344,7 +349,7 @@ def _check_ood_evidence(entry, source, what):
         msg = (f'{source}: {what} quantiles must rise strictly from 0.5 to below 1 '
                f'(2 to 64 of them), got {_short(entry["quantiles"])}')
         raise ValueError(msg)
-    checked = {'quantiles': quantiles.tolist()}
+    checked = {'rule': entry['rule'], 'quantiles': quantiles.tolist()}
     for part in EVIDENCE_PARTS:
         grid = _matrix(entry[part], (len(quantiles),), source, f'{what} {part}')
         positive = EVIDENCE_TAILS[part] == 'quadratic'

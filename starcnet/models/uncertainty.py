@@ -39,9 +39,10 @@ Mahalanobis distance of robust statistics of the pixels before
 normalisation (`input_statistics`, `mahalanobis_statistics`); and the
 combined score: the larger of the last two, each over its own
 in-distribution quantile, or, in entries with an ``evidence`` part
-(``fit_ood(..., evidence=True)``), the sum of the tail log-probabilities
-of both distances and of the `centre_rise` (`tail_log_probability`)
-over its in-distribution quantile.  The flag
+(``fit_ood(..., evidence='rarest')`` or ``'sum'``), the largest or the
+sum of the tail log-probabilities of both distances and of the
+`centre_rise` (`tail_log_probability`) over its in-distribution
+quantile.  The flag
 `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the score is
 above the threshold stored with the model (`ood_flags`).
 
@@ -657,11 +658,16 @@ def _rounded(array, digits=7):
 #: ``ood`` entry stores each part's distribution (`tail_log_probability`).
 EVIDENCE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
-#: The parts summed by the evidence of a combined ``ood`` entry, and the
+#: The parts weighed by the evidence of a combined ``ood`` entry, and the
 #: shape of each one's tail (`tail_log_probability`): Gaussian for the
 #: Mahalanobis distances, exponential for the `centre_rise`.
 EVIDENCE_PARTS = ('features', 'inputs', 'centre_rise')
 EVIDENCE_TAILS = {'features': 'quadratic', 'inputs': 'quadratic', 'centre_rise': 'linear'}
+
+#: How the evidence of a combined ``ood`` entry joins its parts' tail
+#: log-probabilities: ``'rarest'``, the largest (Tippett's rule: the
+#: rarest part decides), or ``'sum'`` (Fisher's).
+EVIDENCE_RULES = ('rarest', 'sum')
 
 
 def tail_log_probability(values, quantiles, grid, tail='linear'):
@@ -730,11 +736,16 @@ def _evidence_grid(values, quantiles):
 
 
 def _evidence(ood_evidence, distances):
-    """The summed tail log-probability of the parts in ``distances``."""
+    """
+    The largest (``rule`` ``'rarest'``) or the summed (``'sum'``) tail
+    log-probability of the parts in ``distances``.
+    """
     q = ood_evidence['quantiles']
-    return sum(tail_log_probability(distances[part], q, ood_evidence[part],
-                                    EVIDENCE_TAILS[part])
-               for part in EVIDENCE_PARTS)
+    each = np.stack([tail_log_probability(distances[part], q, ood_evidence[part],
+                                          EVIDENCE_TAILS[part])
+                     for part in EVIDENCE_PARTS])
+    # NaN in any part is NaN: np.max and np.sum both propagate it
+    return np.max(each, axis=0) if ood_evidence['rule'] == 'rarest' else np.sum(each, axis=0)
 
 
 def ood_parts(ood):
@@ -781,14 +792,25 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         divided by its own scale (its quantile on in-distribution cutouts,
         stored as ``ood['features']['scale']`` and
         ``ood['inputs']['scale']``).  An entry with ``evidence``
-        (``fit_ood(..., evidence=True)``) scores :math:`L / s_L` instead,
-        with :math:`L = \sum_i \lambda_i(d_i)` the summed
-        `tail_log_probability` of the features distance, the input
-        statistics distance and the `centre_rise` (Fisher's way of adding
-        the evidence of several parts: a cutout a little unusual in each
-        of them, as one centred beside a source rather than on it, adds
-        up, and one part far out is enough) and :math:`s_L` its
-        in-distribution quantile (``ood['evidence']['scale']``).
+        (``fit_ood(..., evidence=...)``) scores :math:`L / s_L` instead,
+        from :math:`\lambda_i(d_i)`, the `tail_log_probability` of each
+        of the features distance, the input statistics distance and the
+        `centre_rise` (:math:`-\ln` of the fraction of in-distribution
+        cutouts at least as far out in that part), with
+        ``ood['evidence']['rule']``:
+
+        * ``'rarest'``: :math:`L = \max_i \lambda_i` (Tippett's rule):
+          the rarest part decides, as in the larger part, but each part
+          is weighed by how rare its value is rather than by its
+          distance over a quantile, so that a part with a long
+          in-distribution tail (the rise) does not drown the others;
+        * ``'sum'``: :math:`L = \sum_i \lambda_i` (Fisher's way of adding
+          the evidence: a cutout a little unusual in each part adds up,
+          and one part far out is enough, but the sum's in-distribution
+          tail is long);
+
+        and :math:`s_L` its in-distribution quantile
+        (``ood['evidence']['scale']``).
 
     Parameters
     ----------
@@ -832,12 +854,12 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         if 'evidence' not in ood:
             return largest
         distances['centre_rise'] = _rise_of(image())
-        summed = _evidence(ood['evidence'], distances) / ood['evidence']['scale']
-        return np.where(np.isnan(largest), np.nan, summed)
+        joined = _evidence(ood['evidence'], distances) / ood['evidence']['scale']
+        return np.where(np.isnan(largest), np.nan, joined)
 
 
 def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
-            quantile=0.99, fitted_on='', evidence=False):
+            quantile=0.99, fitted_on='', evidence=None):
     r"""
     Fit the out-of-distribution score of a model on in-distribution
     cutouts: the ``ood`` entry of its metadata.
@@ -871,16 +893,17 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         threshold (0.99: 1% flagged).
     fitted_on : str, optional
         What the cutouts were, recorded with the entry.
-    evidence : bool, optional
-        For ``kind='combined'``: score the summed evidence of the parts
-        instead of the larger one (see `ood_score`).  It sees cutouts that
-        are a little unusual in several ways at once, as one centred
-        beside a source rather than on it is, far better; but the
-        in-distribution tail of the sum is long, so at the same false
+    evidence : {None, 'rarest', 'sum'}, optional
+        For ``kind='combined'``: score the evidence of the parts
+        (`EVIDENCE_RULES`, see `ood_score`), with the `centre_rise` as a
+        third part, instead of the larger distance.  Both see cutouts
+        centred beside a source rather than on it far better; ``'sum'``
+        also sees cutouts a little unusual in several ways at once, but
+        the in-distribution tail of the sum is long, so at the same false
         alarm rate it flags far fewer cutouts that are far out in one
-        part only (pixel values in counts, blank sky, shuffled bands):
-        measured on the uncertainty page of the documentation.  Off by
-        default.
+        part only (pixel values in counts, blank sky, shuffled bands);
+        ``'rarest'`` keeps most of those: measured on the uncertainty
+        page of the documentation.  Default None: the larger part.
 
     Returns
     -------
@@ -890,7 +913,7 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         ``n_cutouts`` and, by kind, ``features`` (``means``,
         ``precision``; ``scale`` when combined) and ``inputs``
         (``statistics``, ``mean``, ``covariance``; ``scale`` when
-        combined), and with ``evidence`` its ``quantiles``
+        combined), and with ``evidence`` its ``rule``, ``quantiles``
         (`EVIDENCE_QUANTILES`), the held-out values of each of
         `EVIDENCE_PARTS` at them and ``scale``; the numbers rounded to 7
         significant digits (the grids to 9).  Pass it as
@@ -913,8 +936,11 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
     if kind not in OOD_KINDS:
         msg = f'kind must be one of {OOD_KINDS}, got {kind!r}'
         raise ValueError(msg)
-    if evidence and kind != 'combined':
-        msg = f"evidence=True needs kind='combined' (the parts it adds up), got {kind!r}"
+    if evidence is not None and evidence not in EVIDENCE_RULES:
+        msg = f'evidence must be None or one of {EVIDENCE_RULES}, got {evidence!r}'
+        raise ValueError(msg)
+    if evidence is not None and kind != 'combined':
+        msg = f"evidence={evidence!r} needs kind='combined' (the parts it weighs), got {kind!r}"
         raise ValueError(msg)
     inner = _predictor_of(predictor)
     if kind == 'energy' and inner.is_ensemble:
@@ -930,13 +956,14 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
                              quantile=quantile, fitted_on=fitted_on, evidence=evidence)
 
 
-def _fit_evidence(parts, quantile):
+def _fit_evidence(parts, quantile, rule):
     """
     The ``evidence`` of a combined entry from the held-out cutouts' part
-    values ``parts``: each part's values at `EVIDENCE_QUANTILES`, and the
-    ``quantile`` of their summed tail log-probability as its scale.
+    values ``parts``: its ``rule``, each part's values at
+    `EVIDENCE_QUANTILES`, and the ``quantile`` of their joined tail
+    log-probability as its scale.
     """
-    stored = {'quantiles': list(EVIDENCE_QUANTILES)}
+    stored = {'rule': rule, 'quantiles': list(EVIDENCE_QUANTILES)}
     for part in EVIDENCE_PARTS:
         stored[part] = _rounded(_evidence_grid(parts[part], EVIDENCE_QUANTILES), 9)
     stored['scale'] = float(f'{np.nanquantile(_evidence(stored, parts), quantile):.7g}')
@@ -944,7 +971,7 @@ def _fit_evidence(parts, quantile):
 
 
 def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quantile,
-                      fitted_on, evidence=False):
+                      fitted_on, evidence=None):
     """`fit_ood` from the network's outputs (one pass for several kinds)."""
     from .schema import check_ood
 
@@ -1004,9 +1031,9 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
         with np.errstate(invalid='ignore'):
             score = np.max(np.stack([d / entry[p]['scale']
                                      for p, d in zip(parts, distances)]), axis=0)
-        if evidence:
+        if evidence is not None:
             held_parts = dict(zip(parts, distances), centre_rise=_rise_of(held_image))
-            entry['evidence'] = stored = _fit_evidence(held_parts, quantile)
+            entry['evidence'] = stored = _fit_evidence(held_parts, quantile, evidence)
             score = np.where(np.isnan(score), np.nan,
                              _evidence(stored, held_parts) / stored['scale'])
     else:
@@ -1198,5 +1225,6 @@ def ood_summary(ood):
         if part in ood and 'scale' in ood[part]:
             summary[f'{part}_scale'] = ood[part]['scale']
     if 'evidence' in ood:
+        summary['evidence_rule'] = ood['evidence']['rule']
         summary['evidence_scale'] = ood['evidence']['scale']
     return summary

@@ -260,15 +260,17 @@ def test_combined_score_rises_for_shifted_inputs(fixture_sets):
         assert np.median(s_out) > ood['threshold'] > np.median(s_in)
 
 
-def test_evidence_score_is_the_summed_tail_log_probability(fixture_sets):
+@pytest.mark.parametrize('rule', unc.EVIDENCE_RULES)
+def test_evidence_score_joins_the_tail_log_probabilities(fixture_sets, rule):
     x, labels = fixture_sets
     predictor = _predictor()
-    ood = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined', evidence=True)
+    ood = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined', evidence=rule)
     largest = unc.fit_ood(predictor, x[:80], labels[:80], kind='combined')
     assert 'evidence' not in largest
     assert {k: v for k, v in ood.items() if k not in ('evidence', 'threshold')} == {
         k: v for k, v in largest.items() if k != 'threshold'}
     evidence = ood['evidence']
+    assert evidence['rule'] == rule
     assert evidence['quantiles'] == list(unc.EVIDENCE_QUANTILES)
     test = x[80:]
     logits, features = predictor.logits(test, return_features=True)
@@ -278,10 +280,14 @@ def test_evidence_score_is_the_summed_tail_log_probability(fixture_sets):
                                                   ood['inputs']['mean'],
                                                   ood['inputs']['covariance']),
              'centre_rise': unc.centre_rise(test)}
-    summed = sum(unc.tail_log_probability(parts[p], evidence['quantiles'], evidence[p],
-                                          unc.EVIDENCE_TAILS[p]) for p in parts)
+    each = [unc.tail_log_probability(parts[p], evidence['quantiles'], evidence[p],
+                                     unc.EVIDENCE_TAILS[p]) for p in parts]
+    joined = np.maximum.reduce(each) if rule == 'rarest' else sum(each)
     score = unc.ood_score(ood, logits=logits, features=features, cutouts=test)
-    np.testing.assert_allclose(score, summed / evidence['scale'])
+    np.testing.assert_allclose(score, joined / evidence['scale'])
+    # the scale is the quantile of the held-out (odd-numbered) cutouts' joined
+    # evidence, so the threshold of the score is about 1
+    assert 0.5 < ood['threshold'] < 2
     # without evidence: the larger part
     old = unc.ood_score(largest, logits=logits, features=features, cutouts=test)
     np.testing.assert_allclose(old, np.maximum(parts['features'] / largest['features']['scale'],
@@ -290,7 +296,8 @@ def test_evidence_score_is_the_summed_tail_log_probability(fixture_sets):
     logits[0] = np.nan
     features[0] = np.nan
     assert np.isnan(unc.ood_score(ood, logits=logits, features=features, cutouts=test)[0])
-    assert unc.ood_summary(ood)['evidence_scale'] == evidence['scale']
+    summary = unc.ood_summary(ood)
+    assert (summary['evidence_rule'], summary['evidence_scale']) == (rule, evidence['scale'])
 
 
 def test_fit_ood_errors(fixture_sets):
@@ -300,8 +307,10 @@ def test_fit_ood_errors(fixture_sets):
         unc.fit_ood(predictor, x, kind='knn')
     with pytest.raises(ValueError, match='quantile'):
         unc.fit_ood(predictor, x, quantile=0)
-    with pytest.raises(ValueError, match="evidence=True needs kind='combined'"):
-        unc.fit_ood(predictor, x, kind='mahalanobis', evidence=True)
+    with pytest.raises(ValueError, match="evidence='rarest' needs kind='combined'"):
+        unc.fit_ood(predictor, x, kind='mahalanobis', evidence='rarest')
+    with pytest.raises(ValueError, match="evidence must be None or one of"):
+        unc.fit_ood(predictor, x, evidence=True)
     with pytest.raises(ValueError, match='at least 4'):
         unc.fit_ood(predictor, x[:3], kind='mahalanobis')
     with pytest.raises(ValueError, match='more than 13'):
@@ -328,7 +337,7 @@ def test_fit_ood_errors(fixture_sets):
 def combined(fixture_sets):
     x, labels = fixture_sets
     return unc.fit_ood(_predictor(), x, labels, kind='combined', fitted_on='fixture',
-                       evidence=True)
+                       evidence='rarest')
 
 
 def _info(**kwargs):
@@ -374,6 +383,7 @@ def test_bad_entries_are_refused_clearly(combined):
          'centre_rise must be a 8'),
         ({**combined, 'evidence': {k: v for k, v in evidence.items() if k != 'scale'}},
          'keys'),
+        ({**combined, 'evidence': {**evidence, 'rule': 'mean'}}, "rule must be one of"),
     ]
     for bad, match in cases:
         with pytest.raises(ValueError, match=match):
