@@ -185,7 +185,10 @@ class StarClusterClassifier:
     last two; higher is more unusual), from the same deterministic network
     pass as the class, whatever ``uncertainty`` is, and the flag
     `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` where the score is above
-    the entry's threshold.
+    the entry's threshold; with a combined entry that has a ``centre``
+    threshold (the bundled default's), also
+    `~starcnet.CutoutFlag.OFF_CENTRE` where no source sits at the
+    position (`starcnet.models.uncertainty.off_centre_flags`).
 
     Examples
     --------
@@ -397,6 +400,7 @@ class StarClusterClassifier:
                    if self.uncertainty else None)
         ood = self.model_info.ood
         ood_scores = np.full(n, np.nan) if ood is not None else None
+        rises = np.full(n, np.nan) if ood is not None and 'centre' in ood else None
         # Sources are processed in batches, so only one batch of cutouts
         # is ever in memory, in order of row, so that the pages of
         # memory-mapped bands above the current strip can be given back
@@ -428,8 +432,8 @@ class StarClusterClassifier:
                     ahead = pool.submit(cut, following)
                 ok = (flags[index] & CutoutFlag.UNCLASSIFIED) == 0
                 if ok.any():
-                    batch, batch_scores, members = self._logits_and_ood(
-                        cutouts[ok], missing[ok], ood)
+                    batch, batch_scores, batch_rises, members = self._logits_and_ood(
+                        cutouts[ok], missing[ok], ood, rise=rises is not None)
                     finite = _finite_rows(batch)
                     if members is not None:
                         # the ensemble's members, from the same pass
@@ -448,6 +452,8 @@ class StarClusterClassifier:
                     logits[index[ok][finite]] = batch[finite]
                     if ood_scores is not None:
                         ood_scores[index[ok][finite]] = batch_scores[finite]
+                    if rises is not None:
+                        rises[index[ok][finite]] = batch_rises[finite]
                     flags[index[ok][~finite]] |= (CutoutFlag.NONFINITE_OUTPUT
                                                   | CutoutFlag.UNCLASSIFIED)
                 if releaser:
@@ -458,14 +464,16 @@ class StarClusterClassifier:
             log.info('%d of %d sources were not classified (see starcnet_flags)',
                      n_bad, n)
         return self._table(table, x, y, logits, flags, image, band_map, sampled,
-                           ood_scores=ood_scores)
+                           ood_scores=ood_scores, rises=rises)
 
-    def _logits_and_ood(self, cutouts, missing, ood):
+    def _logits_and_ood(self, cutouts, missing, ood, rise=False):
         """
         Calibrated logits of a batch, for a model with an ``ood`` entry
         its OOD scores (`starcnet.models.uncertainty.ood_score`, else
-        `None`), and for an ensemble the calibrated logits of its members
-        (else `None`), all from the same network pass.
+        `None`), with ``rise`` the `~starcnet.models.uncertainty.centre_rise`
+        of its cutouts (else `None`), and for an ensemble the calibrated
+        logits of its members (else `None`), all from the same network
+        pass.
         """
         from .models import uncertainty as unc
 
@@ -482,12 +490,14 @@ class StarClusterClassifier:
         else:
             logits, features = self.predictor.logits(cutouts, missing), None
         if ood is None:
-            return logits, None, members
-        return logits, unc.ood_score(ood, logits=logits, features=features,
-                                     cutouts=cutouts, missing=missing), members
+            return logits, None, None, members
+        scores = unc.ood_score(ood, logits=logits, features=features, cutouts=cutouts,
+                               missing=missing, return_rise=rise)
+        scores, rises = scores if rise else (scores, None)
+        return logits, scores, rises, members
 
     def _table(self, table, x, y, logits, flags, image, band_map, sampled=None,
-               ood_scores=None):
+               ood_scores=None, rises=None):
         # Every added column has a description and a UCD (kept in ECSV
         # and VOTable); classes, probabilities and flags are pure numbers
         # and carry no unit: a dimensionless unit would turn them into
@@ -509,6 +519,9 @@ class StarClusterClassifier:
             score = unc.energy_score(logits) if ood_scores is None else ood_scores
             flags[unc.ood_flags(score, ood) & ~unclassified] |= (
                 CutoutFlag.OUT_OF_DISTRIBUTION)
+            if rises is not None:
+                flags[unc.off_centre_flags(rises, ood) & ~unclassified] |= (
+                    CutoutFlag.OFF_CENTRE)
         cls = np.argmax(proba, axis=1).astype(np.int16) + 1
         names = self.class_names
         table['cluster_class'] = MaskedColumn(
@@ -534,7 +547,8 @@ class StarClusterClassifier:
             + ' (MISSING_BAND: a band has no data there, classified from the others;'
             ' NONFINITE_OUTPUT: the network output was not finite, not classified;'
             ' OUT_OF_DISTRIBUTION: ood_score above the model threshold, a warning:'
-            ' the class is kept)')
+            ' the class is kept; OFF_CENTRE: no source at the position, the light'
+            ' climbs outwards from it, a warning: the class is kept)')
         # from the written probabilities and the final flags (OOD included);
         # costs nothing, so it is always there
         table['review_priority'] = MaskedColumn(
@@ -543,7 +557,8 @@ class StarClusterClassifier:
             description='which sources to look at first, 0 to 1 (higher first): '
                         '1 - (1 - a) * prod(1 - w_f), a = (u + b) / 2, u = entropy of '
                         'prob_class1..4 / log 4, b = 1 - |2 prob_cluster - 1|, w_f = '
-                        '0.5 for OUT_OF_DISTRIBUTION, 0.25 for each of MISSING_BAND, '
+                        '0.5 for each of OUT_OF_DISTRIBUTION and OFF_CENTRE, '
+                        '0.25 for each of MISSING_BAND, '
                         'EDGE, NONFINITE, MASKED; unit-less')
         if sampled is not None:
             self._uncertainty_columns(table, summary, unclassified)

@@ -95,9 +95,10 @@ def _summary(catalog):
 
 def _trust_summary(catalog, classes):
     """
-    Lines counting confident, uncertain and out-of-distribution sources,
-    when the catalog has the columns to tell (uncertainty on, or a model
-    with an OOD threshold).
+    Lines counting confident, uncertain, out-of-distribution and
+    off-centre sources, when the catalog has the columns to tell
+    (uncertainty on, or a model with an OOD threshold; off centre with a
+    centre threshold).
     """
     from .cutouts import CutoutFlag
     from .io.ds9 import UNCERTAIN_QUALITY, uncertain_sources
@@ -109,14 +110,20 @@ def _trust_summary(catalog, classes):
     classified = ~np.ma.getmaskarray(classes)
     flags = np.ma.getdata(catalog['starcnet_flags']).astype(int)
     ood = classified & ((flags & CutoutFlag.OUT_OF_DISTRIBUTION) != 0)
+    off = classified & ((flags & CutoutFlag.OFF_CENTRE) != 0)
+    has_centre = 'centre_threshold' in catalog.meta.get('starcnet', {}).get('ood', {})
     lines = []
     if uncertain is not None:
-        lines.append(f'  confident: {int(np.count_nonzero(classified & ~uncertain & ~ood))}')
+        confident = classified & ~uncertain & ~ood & ~off
+        lines.append(f'  confident: {int(np.count_nonzero(confident))}')
         lines.append(f'  uncertain (class_quality < {UNCERTAIN_QUALITY:g}): '
                      f'{int(np.count_nonzero(uncertain))}')
     if has_ood:
         lines.append(f'  out of distribution (OUT_OF_DISTRIBUTION flag): '
                      f'{int(np.count_nonzero(ood))}')
+    if has_centre:
+        lines.append(f'  no source at the position (OFF_CENTRE flag): '
+                     f'{int(np.count_nonzero(off))}')
     if uncertain is None:
         # without samples there is no measure of the model's own doubt:
         # "not flagged" is not "confident"

@@ -54,6 +54,14 @@ class CutoutFlag(enum.IntFlag):
     #: the model; see `starcnet.models.uncertainty`).  The source keeps
     #: its class; check it by eye.
     OUT_OF_DISTRIBUTION = 128
+    #: A warning, not a failure: no source sits at the cutout centre, the
+    #: light climbs outwards from it (its
+    #: `~starcnet.models.uncertainty.centre_rise` is above the threshold
+    #: stored with the model): the position is beside a source rather
+    #: than on it (a catalogue or WCS offset), or the candidate is lost in
+    #: a brighter neighbour's light.  The source keeps its class; check
+    #: its position.
+    OFF_CENTRE = 256
 
 
 #: Accepted 0-based pixel position column pairs, in order of preference:

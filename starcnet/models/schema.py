@@ -20,6 +20,7 @@ metadata key, ``'starcnet'``, whose value is a JSON object::
                           "scale": float},
              "inputs": {"statistics": [...], "mean": [...],
                         "covariance": [[...]], "scale": float},
+             "centre": {"threshold": float} (combined),
              "evidence": {"rule": "rarest" | "sum",
                           "quantiles": [...], "features": [...],
                           "inputs": [...], "centre_rise": [...],
@@ -259,6 +260,8 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
         M, 'covariance': M x M}`` with the names those of
         `starcnet.models.uncertainty.statistics_names`; for
         ``'combined'`` each part also has a ``'scale'`` > 0, and an
+        optional ``'centre'``, ``{'threshold': float}`` (of
+        `starcnet.models.uncertainty.off_centre_flags`), and an
         optional ``'evidence'``, ``{'rule': 'rarest' or 'sum',
         'quantiles': Q, 'features': Q, 'inputs': Q, 'centre_rise': Q,
         'scale': float}``, its quantiles
@@ -292,13 +295,14 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
     parts = OOD_PARTS[kind]
     allowed = ('kind', 'threshold', 'quantile', 'fitted_on', 'n_cutouts') + parts
     if kind == 'combined':
-        allowed += ('evidence',)
+        allowed += ('centre', 'evidence')
     unknown = sorted(str(key) for key in set(ood) - set(allowed))
-    missing = [key for key in ('threshold', 'quantile', 'fitted_on') + parts
-               if key not in ood]
+    required = ('threshold', 'quantile', 'fitted_on') + parts
+    missing = [key for key in required if key not in ood]
     if unknown or missing:
         msg = (f'{source}: {what} has unknown keys {unknown} or lacks {missing}; '
-               f'the keys of kind {kind!r} are {list(allowed)} (n_cutouts optional)')
+               f'the keys of kind {kind!r} are {list(allowed)} '
+               f'({", ".join(k for k in allowed if k not in required)} optional)')
         raise ValueError(msg)
 
     def number(key, low=-math.inf, high=math.inf):
@@ -324,6 +328,19 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
         checked['n_cutouts'] = int(n)
     for part in parts:
         checked[part] = _check_ood_part(part, ood[part], kind, source, what, config)
+    if 'centre' in ood:
+        centre = ood['centre']
+        if not isinstance(centre, dict) or set(centre) != {'threshold'}:
+            got = sorted(centre) if isinstance(centre, dict) else _short(centre)
+            msg = f"{source}: {what} centre must be a dict {{'threshold': float}}, got {got}"
+            raise ValueError(msg)
+        threshold = centre['threshold']
+        if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                or not math.isfinite(threshold)):
+            msg = (f'{source}: {what} centre threshold must be a finite number, '
+                   f'got {threshold!r}')
+            raise ValueError(msg)
+        checked['centre'] = {'threshold': float(threshold)}
     if 'evidence' in ood:
         checked['evidence'] = _check_ood_evidence(ood['evidence'], source, f'{what} evidence')
     return checked

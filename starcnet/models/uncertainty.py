@@ -44,7 +44,10 @@ sum of the tail log-probabilities of both distances and of the
 `centre_rise` (`tail_log_probability`) over its in-distribution
 quantile.  The flag
 `~starcnet.CutoutFlag.OUT_OF_DISTRIBUTION` is set where the score is
-above the threshold stored with the model (`ood_flags`).
+above the threshold stored with the model (`ood_flags`), and
+`~starcnet.CutoutFlag.OFF_CENTRE` where the `centre_rise` is above its
+own threshold in a combined entry (`off_centre_flags`): a cutout centred
+beside a source rather than on it, which the score sees poorly.
 
 A source whose samples are not all finite (NaN rows of a network output
 that was not finite) gets NaN in every quantity.
@@ -73,7 +76,7 @@ __all__ = ['mean_proba', 'proba_std', 'entropy', 'predictive_entropy',
            'input_statistics', 'statistics_names', 'mahalanobis_features',
            'mahalanobis_statistics', 'ood_summary', 'centre_rise',
            'tail_log_probability', 'EVIDENCE_QUANTILES', 'EVIDENCE_PARTS',
-           'EVIDENCE_TAILS']
+           'EVIDENCE_TAILS', 'EVIDENCE_RULES', 'off_centre_flags']
 
 
 def _samples(samples):
@@ -773,7 +776,8 @@ def _part_scores(part, entry, logits, features, image):
                                   entry['covariance'])
 
 
-def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
+def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None,
+              return_rise=False):
     r"""
     The out-of-distribution score of a model's ``ood`` entry; higher is
     more unusual.
@@ -802,8 +806,7 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         * ``'rarest'``: :math:`L = \max_i \lambda_i` (Tippett's rule):
           the rarest part decides, as in the larger part, but each part
           is weighed by how rare its value is rather than by its
-          distance over a quantile, so that a part with a long
-          in-distribution tail (the rise) does not drown the others;
+          distance over a quantile;
         * ``'sum'``: :math:`L = \sum_i \lambda_i` (Fisher's way of adding
           the evidence: a cutout a little unusual in each part adds up,
           and one part far out is enough, but the sum's in-distribution
@@ -821,17 +824,25 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
         ``features`` ``(N, D)`` for the features part, ``cutouts``
         ``(N, n_bands, 32, 32)`` (and optionally ``missing``) for the
         input part.
+    return_rise : bool, optional
+        Also return the `centre_rise` of ``cutouts`` (which it then
+        needs), from the same detection image as the input statistics.
 
     Returns
     -------
     score : `~numpy.ndarray`
         float64 ``(N,)``; NaN where it cannot be computed (a row that is
         not finite).  Compare with ``ood['threshold']`` (`ood_flags`).
+    rise : `~numpy.ndarray`
+        With ``return_rise``: float64 ``(N,)``, the `centre_rise`
+        (`off_centre_flags`).
     """
     given = {'energy': logits, 'features': features, 'inputs': cutouts}
     names = {'energy': 'logits', 'features': 'features', 'inputs': 'cutouts'}
     parts = ood_parts(ood)
     lacking = [names[part] for part in parts if given[part] is None]
+    if return_rise and cutouts is None and 'cutouts' not in lacking:
+        lacking.append('cutouts')
     if lacking:
         msg = f'an ood entry of kind {ood.get("kind", "energy")!r} needs {lacking}'
         raise ValueError(msg)
@@ -843,6 +854,12 @@ def ood_score(ood, *, logits=None, features=None, cutouts=None, missing=None):
             images.append(_detection_image(cutouts, missing))
         return images[0]
 
+    score = _joined_score(ood, parts, logits, features, image)
+    return (score, _rise_of(image())) if return_rise else score
+
+
+def _joined_score(ood, parts, logits, features, image):
+    """`ood_score` of an entry, ``image`` making the detection image once."""
     if len(parts) == 1:
         return _part_scores(parts[0], ood.get(parts[0]), logits, features, image)
     distances = {part: _part_scores(part, ood[part], logits, features, image)
@@ -899,11 +916,12 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         third part, instead of the larger distance.  Both see cutouts
         centred beside a source rather than on it far better; ``'sum'``
         also sees cutouts a little unusual in several ways at once, but
-        the in-distribution tail of the sum is long, so at the same false
-        alarm rate it flags far fewer cutouts that are far out in one
-        part only (pixel values in counts, blank sky, shuffled bands);
-        ``'rarest'`` keeps most of those: measured on the uncertainty
-        page of the documentation.  Default None: the larger part.
+        the in-distribution tail of the sum is long.  At the same false
+        alarm rate both flag far fewer cutouts that are far out in one
+        part only, a little beyond its quantile (pixel values in counts,
+        blank sky, shuffled bands), than the larger part: measured on the
+        uncertainty page of the documentation.  Default None: the larger
+        part.
 
     Returns
     -------
@@ -913,7 +931,9 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         ``n_cutouts`` and, by kind, ``features`` (``means``,
         ``precision``; ``scale`` when combined) and ``inputs``
         (``statistics``, ``mean``, ``covariance``; ``scale`` when
-        combined), and with ``evidence`` its ``rule``, ``quantiles``
+        combined), for ``'combined'`` ``centre`` (``threshold``: the
+        ``quantile`` of the held-out cutouts' `centre_rise`, for
+        `off_centre_flags`), and with ``evidence`` its ``rule``, ``quantiles``
         (`EVIDENCE_QUANTILES`), the held-out values of each of
         `EVIDENCE_PARTS` at them and ``scale``; the numbers rounded to 7
         significant digits (the grids to 9).  Pass it as
@@ -1028,11 +1048,13 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
     if len(parts) == 2:
         for part, distance in zip(parts, distances):
             entry[part]['scale'] = float(f'{np.nanquantile(distance, quantile):.7g}')
+        held_rise = _rise_of(held_image)
+        entry['centre'] = {'threshold': float(f'{np.nanquantile(held_rise, quantile):.7g}')}
         with np.errstate(invalid='ignore'):
             score = np.max(np.stack([d / entry[p]['scale']
                                      for p, d in zip(parts, distances)]), axis=0)
         if evidence is not None:
-            held_parts = dict(zip(parts, distances), centre_rise=_rise_of(held_image))
+            held_parts = dict(zip(parts, distances), centre_rise=held_rise)
             entry['evidence'] = stored = _fit_evidence(held_parts, quantile, evidence)
             score = np.where(np.isnan(score), np.nan,
                              _evidence(stored, held_parts) / stored['scale'])
@@ -1113,10 +1135,41 @@ def ood_flags(scores, ood):
         return np.asarray(scores, dtype=np.float64) > float(ood['threshold'])
 
 
+def off_centre_flags(rise, ood):
+    """
+    Where the `centre_rise` passes the threshold of a model's combined
+    ``ood`` entry (``rise > ood['centre']['threshold']``): no source at
+    the cutout centre, `~starcnet.CutoutFlag.OFF_CENTRE`.
+
+    The threshold is the entry's ``quantile`` of the rise of
+    in-distribution cutouts (`fit_ood`), so that, like the OOD flag, it
+    flags ``1 - quantile`` of them: mostly candidates beside a much
+    brighter source with little light at their own position.
+
+    Parameters
+    ----------
+    rise : array-like
+        `centre_rise` values (``ood_score(..., return_rise=True)``).
+    ood : dict
+        The model's ``ood`` entry.
+
+    Returns
+    -------
+    flags : `~numpy.ndarray`
+        bool, False where ``rise`` is NaN, and everywhere for an entry
+        without ``centre`` (not combined, or fitted before starcnet 0.2).
+    """
+    rise = np.asarray(rise, dtype=np.float64)
+    if 'centre' not in ood:
+        return np.zeros(rise.shape, dtype=bool)
+    with np.errstate(invalid='ignore'):
+        return rise > float(ood['centre']['threshold'])
+
+
 def _review_flag_weights():
     from ..cutouts import CutoutFlag
 
-    return {CutoutFlag.OUT_OF_DISTRIBUTION: 0.5,
+    return {CutoutFlag.OUT_OF_DISTRIBUTION: 0.5, CutoutFlag.OFF_CENTRE: 0.5,
             CutoutFlag.MISSING_BAND: 0.25, CutoutFlag.EDGE: 0.25,
             CutoutFlag.NONFINITE: 0.25, CutoutFlag.MASKED: 0.25}
 
@@ -1147,12 +1200,13 @@ def review_priority(proba, flags=None, *, cluster_classes=(0, 1)):
             (1 - w_f),
 
     with the flag weights :math:`w_f` of `REVIEW_FLAG_WEIGHTS`:
-    0.5 for ``OUT_OF_DISTRIBUTION``, 0.25 for each of ``MISSING_BAND``,
-    ``EDGE``, ``NONFINITE`` and ``MASKED`` (a class from a repaired or
-    incomplete cutout), 0 for the others.  Read it as the chance that at
-    least one reason calls for a look: without flags it is :math:`a`; a
-    source flagged out of distribution is at least 0.5, however sure the
-    network is (its confidence is what cannot be trusted there).
+    0.5 for each of ``OUT_OF_DISTRIBUTION`` and ``OFF_CENTRE``, 0.25 for
+    each of ``MISSING_BAND``, ``EDGE``, ``NONFINITE`` and ``MASKED`` (a
+    class from a repaired or incomplete cutout), 0 for the others.  Read
+    it as the chance that at least one reason calls for a look: without
+    flags it is :math:`a`; a source flagged out of distribution or off
+    centre is at least 0.5, however sure the network is (its confidence
+    is what cannot be trusted there).
 
     A source with :math:`p = (0.49, 0, 0, 0.51)` (half cluster, half not)
     has :math:`a = 0.74`; one with :math:`p = (0.97, 0.01, 0.01, 0.01)`
@@ -1217,13 +1271,16 @@ def review_priority(proba, flags=None, *, cluster_classes=(0, 1)):
 def ood_summary(ood):
     """
     The entry without its matrices (kind, threshold, quantile, fitted_on,
-    n_cutouts and the scales of its parts): what a catalog records.
+    n_cutouts, the scales of its parts and the centre threshold): what a
+    catalog records.
     """
     summary = {key: ood[key] for key in ('kind', 'threshold', 'quantile', 'fitted_on',
                                          'n_cutouts') if key in ood}
     for part in ('features', 'inputs'):
         if part in ood and 'scale' in ood[part]:
             summary[f'{part}_scale'] = ood[part]['scale']
+    if 'centre' in ood:
+        summary['centre_threshold'] = ood['centre']['threshold']
     if 'evidence' in ood:
         summary['evidence_rule'] = ood['evidence']['rule']
         summary['evidence_scale'] = ood['evidence']['scale']

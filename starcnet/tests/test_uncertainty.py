@@ -146,6 +146,63 @@ def test_combined_ood_column_and_flag(tmp_path, scene_with_outside):
 def test_flag_value():
     assert CutoutFlag.OUT_OF_DISTRIBUTION == 128
     assert CutoutFlag.OUT_OF_DISTRIBUTION not in CutoutFlag.UNCLASSIFIED
+    assert CutoutFlag.OFF_CENTRE == 256
+    assert CutoutFlag.OFF_CENTRE not in CutoutFlag.UNCLASSIFIED
+
+
+def test_off_centre_flag(tmp_path, scene_with_outside, capsys):
+    from starcnet.cutouts import extract_cutouts
+    from starcnet.simulation import simulate_candidates
+
+    bands, sources = scene_with_outside
+    n = len(sources) - 1
+    # the scene's sources, the same 4 px to the side, and one outside
+    shifted = QTable(sources[:-1])
+    shifted['x'] = shifted['x'] + 4.0
+    both = QTable(sources[:-1])
+    for row in shifted:
+        both.add_row(row)
+    both.add_row(sources[-1])
+    plain = StarClusterClassifier(_save_tiny(tmp_path / 'plain.safetensors'))
+    x, labels = simulate_candidates(16, seed=3)
+    # the 0.9 quantile: of 32 held-out candidates, the 0.99 one is their
+    # largest rise, a candidate beside a much brighter star
+    ood = unc.fit_ood(plain, x, labels, kind='combined', quantile=0.9,
+                      fitted_on='simulated')
+    path = _save_tiny(tmp_path / 'ood.safetensors', ood=ood)
+    clf = StarClusterClassifier(path)
+    clf.batch_size = 5                                   # several batches
+    cat = clf(bands, both)
+    cutouts, _, missing = extract_cutouts([bands[b] for b in STARCNET_BANDS],
+                                          both['x'][:-1], both['y'][:-1],
+                                          return_missing=True)
+    rise = unc.centre_rise(cutouts, missing)
+    flags = np.asarray(cat['starcnet_flags'])
+    off = (flags & CutoutFlag.OFF_CENTRE) != 0
+    np.testing.assert_array_equal(off[:-1], rise > ood['centre']['threshold'])
+    assert not off[-1]                                   # not classified
+    # most of the sources at their position are not flagged, most beside it are
+    assert off[:n].mean() < 0.3 and off[n:-1].mean() > 0.6
+    # the class is kept, and the source goes up the review list
+    assert not np.ma.getmaskarray(cat['cluster_class'])[:-1].any()
+    plain_priority = unc.review_priority(_probs(cat)[:-1], flags[:-1] & ~CutoutFlag.OFF_CENTRE)
+    np.testing.assert_allclose(np.asarray(cat['review_priority'][:-1])[off[:-1]],
+                               1 - (1 - plain_priority[off[:-1]]) * 0.5, rtol=1e-5, atol=1e-6)
+    assert cat.meta['starcnet']['ood']['centre_threshold'] == ood['centre']['threshold']
+    assert 'OFF_CENTRE' in cat['starcnet_flags'].info.description
+    # the command line counts them
+    args, catalog, _ = write_test_scene(tmp_path)
+    assert main(['classify', *args, '--catalog', str(catalog), '--model', str(path),
+                 '--output', str(tmp_path / 'o.ecsv')]) == 0
+    written = read_catalog(tmp_path / 'o.ecsv')
+    n_off = int(np.count_nonzero(np.asarray(written['starcnet_flags'])
+                                 & CutoutFlag.OFF_CENTRE))
+    assert f'no source at the position (OFF_CENTRE flag): {n_off}' in capsys.readouterr().out
+    # an entry without a centre threshold flags nothing and prints no line
+    plain_ood = {k: v for k, v in ood.items() if k != 'centre'}
+    cat = StarClusterClassifier(_save_tiny(tmp_path / 'old.safetensors', ood=plain_ood))(
+        bands, both)
+    assert not (np.asarray(cat['starcnet_flags']) & CutoutFlag.OFF_CENTRE).any()
 
 
 def test_ecsv_round_trip(tiny_model_path, scene_with_outside, tmp_path):

@@ -239,6 +239,39 @@ def test_fit_ood_entries_and_their_thresholds(fixture_sets):
     assert len(own['features']['means']) == len(classes)
 
 
+def test_centre_threshold_flags_cutouts_off_their_source(fixture_sets):
+    from starcnet.metrics import auroc
+
+    x, labels = fixture_sets
+    predictor = _predictor()
+    ood = unc.fit_ood(predictor, x, labels, kind='combined', quantile=0.9)
+    # the quantile of the held-out (odd-numbered) cutouts' rise
+    rise = unc.centre_rise(x)
+    assert ood['centre']['threshold'] == pytest.approx(np.quantile(rise[1::2], 0.9),
+                                                       rel=1e-6)
+    logits, features = predictor.logits(x, return_features=True)
+    score, same = unc.ood_score(ood, logits=logits, features=features, cutouts=x,
+                                return_rise=True)
+    np.testing.assert_array_equal(same, rise)
+    np.testing.assert_array_equal(
+        score, unc.ood_score(ood, logits=logits, features=features, cutouts=x))
+    assert np.mean(unc.off_centre_flags(rise[1::2], ood)) == pytest.approx(0.1, abs=0.02)
+    # the same sources 4 px off the centre: flagged, the centred ones mostly not
+    off = np.roll(x, 4, axis=3)
+    rise_off = unc.centre_rise(off)
+    assert auroc(rise, rise_off) > 0.95
+    assert np.mean(unc.off_centre_flags(rise_off, ood)) > 0.8
+    # NaN (no usable band) is not flagged, nor is anything without a centre entry
+    assert not unc.off_centre_flags([np.nan], ood).any()
+    plain = {k: v for k, v in ood.items() if k != 'centre'}
+    assert not unc.off_centre_flags(rise_off, plain).any()
+    assert unc.ood_summary(ood)['centre_threshold'] == ood['centre']['threshold']
+    # only the combined kind has one
+    assert 'centre' not in unc.fit_ood(predictor, x, labels, kind='input_statistics')
+    with pytest.raises(ValueError, match="needs \\['cutouts'\\]"):
+        unc.ood_score(ood, logits=logits, features=features, return_rise=True)
+
+
 def test_combined_score_rises_for_shifted_inputs(fixture_sets):
     from starcnet.metrics import auroc
 
@@ -372,7 +405,12 @@ def test_bad_entries_are_refused_clearly(combined):
         ({**combined, 'inputs': {**inputs, 'mean': inputs['mean'][:5]}}, 'mean'),
         ({**combined, 'inputs': 'x'}, 'must be a dict'),
         ({k: v for k, v in combined.items() if k != 'inputs'}, "lacks \\['inputs'\\]"),
-        ({**combined, 'kind': 'mahalanobis'}, "unknown keys \\['evidence', 'inputs'\\]"),
+        ({**combined, 'kind': 'mahalanobis'},
+         "unknown keys \\['centre', 'evidence', 'inputs'\\]"),
+        ({**combined, 'centre': {'threshold': float('nan')}}, 'centre threshold'),
+        ({**combined, 'centre': {'threshold': 1.0, 'quantile': 0.99}},
+         "centre must be a dict {'threshold': float}"),
+        ({**combined, 'centre': 2.0}, 'centre must be a dict'),
         ({**combined, 'evidence': {**evidence, 'scale': -1.0}}, 'evidence scale'),
         ({**combined, 'evidence': {**evidence, 'quantiles': list(late)}}, 'from 0.5'),
         ({**combined, 'evidence': {**evidence, 'inputs': evidence['inputs'][::-1]}},
