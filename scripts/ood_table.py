@@ -98,6 +98,13 @@ KIND_LABELS = {'energy': 'energy', 'mahalanobis': 'Mahalanobis (features)',
                'rarest': 'combined + rarest', 'evidence': 'combined + sum'}
 #: The rows that are a combined entry with an ``evidence`` rule.
 EVIDENCE_ROWS = {'rarest': 'rarest', 'evidence': 'sum'}
+#: Rows of the OFF_CENTRE flag: the centre rise against the ``centre``
+#: threshold of the combined entry fitted here and of the shipped entry,
+#: and the shipped entry's two flags together (its score is the larger of
+#: the OOD score and the rise, each over its threshold: 1 is either flag).
+CENTRE_ROWS = ('centre', 'shipped centre', 'shipped either')
+CENTRE_LABELS = {'centre': 'centre rise', 'shipped centre': 'shipped centre rise',
+                 'shipped either': 'shipped, either flag'}
 DEFAULT_MODEL = 'sim-small-v5'
 
 
@@ -248,12 +255,29 @@ def make_shifts(test, n_per_class, workers, cache, t0, skip=()):
 # -- scores ----------------------------------------------------------------------
 
 def score_all(predictor, entries, cutouts):
-    """Scores of every entry on ``cutouts``: one network pass."""
+    """
+    Scores of every entry on ``cutouts`` (one network pass), and of the
+    `CENTRE_ROWS` that apply: ``{row: (score, threshold)}``.
+    """
     from starcnet.models import uncertainty as unc
 
     logits, features = predictor.logits(cutouts, return_features=True)
-    return {kind: unc.ood_score(ood, logits=logits, features=features, cutouts=cutouts)
-            for kind, ood in entries.items()}
+    scores = {kind: (unc.ood_score(ood, logits=logits, features=features, cutouts=cutouts),
+                     ood['threshold'])
+              for kind, ood in entries.items()}
+    rise = unc.centre_rise(cutouts)
+    if 'centre' in entries.get('combined', {}):
+        scores['centre'] = rise, entries['combined']['centre']['threshold']
+    shipped = entries.get('shipped', {})
+    if 'centre' in shipped:
+        centre = shipped['centre']['threshold']
+        scores['shipped centre'] = rise, centre
+        if shipped['threshold'] > 0 and centre > 0:
+            with np.errstate(invalid='ignore'):
+                either = np.fmax(scores['shipped'][0] / shipped['threshold'], rise / centre)
+            scores['shipped either'] = np.where(np.isnan(scores['shipped'][0]), np.nan,
+                                                either), 1.0
+    return scores
 
 
 def evaluate(model, fit, test, shifts, t0, write_registry=False):
@@ -286,10 +310,11 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     result = {'model': model, 'trained_on': description,
               'in_distribution': list(generators),
               'n_fit': len(fit[0]), 'n_test': len(test[0]), 'kinds': {}}
-    for kind, ood in entries.items():
-        flagged = unc.ood_flags(scores_in[kind], ood)
+    for kind, (score, threshold) in scores_in.items():
+        flagged = unc.ood_flags(score, {'threshold': threshold})
         result['kinds'][kind] = {
-            'threshold': ood['threshold'], 'kind': ood['kind'],
+            'threshold': threshold,
+            'kind': entries[kind]['kind'] if kind in entries else 'centre_rise',
             'in_distribution_flag_rate': float(flagged.mean()),
             'auroc': {}, 'flag_rate': {}}
     # the shifts rendered by a patched starcnet.simulation are compared with
@@ -297,11 +322,13 @@ def evaluate(model, fit, test, shifts, t0, write_registry=False):
     own = test[2] == 'starcnet'
     for name, cutouts in shifts.items():
         scores = score_all(predictor, entries, cutouts)
-        for kind, ood in entries.items():
+        for kind, (score, threshold) in scores.items():
             row = result['kinds'][kind]
-            reference = scores_in[kind][own] if name in SIMULATOR_SHIFTS else scores_in[kind]
-            row['auroc'][name] = auroc(reference, scores[kind])
-            row['flag_rate'][name] = float(unc.ood_flags(scores[kind], ood).mean())
+            inside = scores_in[kind][0]
+            reference = inside[own] if name in SIMULATOR_SHIFTS else inside
+            row['auroc'][name] = auroc(reference, score)
+            row['flag_rate'][name] = float(
+                unc.ood_flags(score, {'threshold': threshold}).mean())
         result.setdefault('n_shift', {})[name] = len(cutouts)
     _log(f'{model}: scored the test set and {len(shifts)} shifts', t0)
     if write_registry:
@@ -364,11 +391,11 @@ def table_inc(results):
     header = ['model', 'score', 'in-dist. flagged'] + list(SHIFTS)
     tables = {'auroc': [], 'flag_rate': []}
     for result in results:
-        for kind in KINDS + ('shipped',):
+        for kind in KINDS + ('shipped',) + CENTRE_ROWS:
             if kind not in result['kinds']:
                 continue
             row = result['kinds'][kind]
-            label = 'shipped' if kind == 'shipped' else KIND_LABELS[kind]
+            label = {**KIND_LABELS, **CENTRE_LABELS, 'shipped': 'shipped'}[kind]
             start = [result['model'], label,
                      f'{100 * row["in_distribution_flag_rate"]:.1f}%']
             tables['auroc'].append(start + [

@@ -932,8 +932,9 @@ def fit_ood(predictor, cutouts, labels=None, missing=None, *, kind='combined',
         ``precision``; ``scale`` when combined) and ``inputs``
         (``statistics``, ``mean``, ``covariance``; ``scale`` when
         combined), for ``'combined'`` ``centre`` (``threshold``: the
-        ``quantile`` of the held-out cutouts' `centre_rise`, for
-        `off_centre_flags`), and with ``evidence`` its ``rule``, ``quantiles``
+        ``quantile`` of the `centre_rise` of all the cutouts with finite
+        output, for `off_centre_flags`: it has no moments to hold out
+        from), and with ``evidence`` its ``rule``, ``quantiles``
         (`EVIDENCE_QUANTILES`), the held-out values of each of
         `EVIDENCE_PARTS` at them and ``scale``; the numbers rounded to 7
         significant digits (the grids to 9).  Pass it as
@@ -1049,7 +1050,10 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
         for part, distance in zip(parts, distances):
             entry[part]['scale'] = float(f'{np.nanquantile(distance, quantile):.7g}')
         held_rise = _rise_of(held_image)
-        entry['centre'] = {'threshold': float(f'{np.nanquantile(held_rise, quantile):.7g}')}
+        # the rise has no fitted moments: all the cutouts set its quantile
+        other_rise = _rise_of(_detection_image(cutouts[moments], subset(moments)))
+        entry['centre'] = {'threshold': float(
+            f'{np.nanquantile(np.concatenate([held_rise, other_rise]), quantile):.7g}')}
         with np.errstate(invalid='ignore'):
             score = np.max(np.stack([d / entry[p]['scale']
                                      for p, d in zip(parts, distances)]), axis=0)
