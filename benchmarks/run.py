@@ -372,8 +372,9 @@ def options_child(spec):
     plain pass (softmax and ``review_priority`` included; for an ensemble,
     the members' summary too), the same pass with its penultimate
     features and the model's OOD score
-    (`starcnet.models.uncertainty.ood_score` of its ``ood`` entry, the
-    energy score for a model without one), the Monte Carlo samples and
+    (`starcnet.models.uncertainty.ood_score` of its ``ood`` entry, with
+    the centre rise where it has a ``centre`` threshold; the energy score
+    for a model without one), the Monte Carlo samples and
     their summary, and a deep ensemble of copies of the model's network
     (the cost of an ensemble of that size: the members' pass, their mean
     and their summary), or one member of an ensemble model alone.
@@ -394,7 +395,10 @@ def options_child(spec):
     options = ENSEMBLE_OPTIONS if is_ensemble else OPTIONS
 
     def score(logits, features):
-        return unc.ood_score(entry, logits=logits, features=features, cutouts=cutouts)
+        # with the centre rise of the OFF_CENTRE flag where the entry has a
+        # threshold for it, as the classifier computes them
+        return unc.ood_score(entry, logits=logits, features=features, cutouts=cutouts,
+                             return_rise='centre' in entry)
 
     def predictor_of(network):
         return Predictor(network, clf.model_info.normalization, device=device,
