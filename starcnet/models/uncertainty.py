@@ -1031,7 +1031,10 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
                                               stored['precision']))
         entry['features'] = stored
     if 'inputs' in parts:
-        stats = input_statistics(cutouts[moments], subset(moments))
+        # the detection images of both halves, each made once for the
+        # statistics and the centre rise
+        moments_image = _detection_image(cutouts[moments], subset(moments))
+        stats = _statistics_of(moments_image)
         complete = np.isfinite(stats).all(axis=1)
         if complete.sum() <= stats.shape[1]:
             msg = (f'fit_ood needs more than {stats.shape[1]} cutouts with every input '
@@ -1041,7 +1044,6 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
                                               np.zeros(int(complete.sum())))
         stored = {'statistics': statistics_names(cutouts.shape[1]),
                   'mean': _rounded(mean[0]), 'covariance': _rounded(covariance)}
-        # the held-out detection image, for the statistics and the rise
         held_image = _detection_image(cutouts[held], subset(held))
         distances.append(mahalanobis_statistics(
             _statistics_of(held_image), stored['mean'], stored['covariance']))
@@ -1051,9 +1053,8 @@ def _fit_from_outputs(logits, features, cutouts, labels, missing, *, kind, quant
             entry[part]['scale'] = float(f'{np.nanquantile(distance, quantile):.7g}')
         held_rise = _rise_of(held_image)
         # the rise has no fitted moments: all the cutouts set its quantile
-        other_rise = _rise_of(_detection_image(cutouts[moments], subset(moments)))
-        entry['centre'] = {'threshold': float(
-            f'{np.nanquantile(np.concatenate([held_rise, other_rise]), quantile):.7g}')}
+        all_rise = np.concatenate([held_rise, _rise_of(moments_image)])
+        entry['centre'] = {'threshold': float(f'{np.nanquantile(all_rise, quantile):.7g}')}
         with np.errstate(invalid='ignore'):
             score = np.max(np.stack([d / entry[p]['scale']
                                      for p, d in zip(parts, distances)]), axis=0)
