@@ -235,13 +235,25 @@ def _check_ood_part(part, entry, kind, source, what, config):
     return checked
 
 
+def _finite_number(value, source, name, low=-math.inf, high=math.inf, bounds=None):
+    """
+    ``value`` (a number of an ``ood`` entry) as a float; a `ValueError`
+    saying that ``name`` must be a finite number in (``low``, ``high``)
+    (``bounds``: how to say so; default `` in (low, high)`` where
+    bounded) if it is not.
+    """
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not low < value < high):
+        if bounds is None:
+            bounds = '' if low == -math.inf else f' in ({low:g}, {high:g})'
+        msg = f'{source}: {name} must be a finite number{bounds}, got {value!r}'
+        raise ValueError(msg)
+    return float(value)
+
+
 def _positive_scale(scale, source, where):
     """The ``scale`` of a part of an ``ood`` entry as a float, finite and > 0."""
-    if (isinstance(scale, bool) or not isinstance(scale, (int, float))
-            or not math.isfinite(scale) or scale <= 0):
-        msg = f'{source}: {where} scale must be a finite number > 0, got {scale!r}'
-        raise ValueError(msg)
-    return float(scale)
+    return _finite_number(scale, source, f'{where} scale', low=0, bounds=' > 0')
 
 
 def check_ood(ood, source='ood', what='"ood"', config=None):
@@ -305,17 +317,9 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
                f'({", ".join(k for k in allowed if k not in required)} optional)')
         raise ValueError(msg)
 
-    def number(key, low=-math.inf, high=math.inf):
-        value = ood[key]
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not math.isfinite(value) or not low < value < high):
-            bounds = '' if low == -math.inf else f' in ({low:g}, {high:g})'
-            msg = f'{source}: {what} {key} must be a finite number{bounds}, got {value!r}'
-            raise ValueError(msg)
-        return float(value)
-
-    checked = {'kind': kind, 'threshold': number('threshold'),
-               'quantile': number('quantile', 0, 1)}
+    checked = {'kind': kind,
+               'threshold': _finite_number(ood['threshold'], source, f'{what} threshold'),
+               'quantile': _finite_number(ood['quantile'], source, f'{what} quantile', 0, 1)}
     if not isinstance(ood['fitted_on'], str):
         msg = f'{source}: {what} fitted_on must be a str, got {ood["fitted_on"]!r}'
         raise ValueError(msg)  # noqa: TRY004 (bad file content, not a bad argument)
@@ -334,13 +338,8 @@ def check_ood(ood, source='ood', what='"ood"', config=None):
             got = sorted(centre) if isinstance(centre, dict) else _short(centre)
             msg = f"{source}: {what} centre must be a dict {{'threshold': float}}, got {got}"
             raise ValueError(msg)
-        threshold = centre['threshold']
-        if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
-                or not math.isfinite(threshold)):
-            msg = (f'{source}: {what} centre threshold must be a finite number, '
-                   f'got {threshold!r}')
-            raise ValueError(msg)
-        checked['centre'] = {'threshold': float(threshold)}
+        checked['centre'] = {'threshold': _finite_number(
+            centre['threshold'], source, f'{what} centre threshold')}
     if 'evidence' in ood:
         checked['evidence'] = _check_ood_evidence(ood['evidence'], source, f'{what} evidence')
     return checked
